@@ -1,0 +1,96 @@
+package mailbox
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// deadlineConn bounds every command. While a command is in flight
+// ("armed") each read or write must make progress within timeout: the
+// deadline moves forward with every byte, so a 25 MB literal on a slow link
+// finishes while a server that stalls mid-literal fails after timeout. While
+// disarmed (between commands, e.g. while the caller writes to its database)
+// there is no deadline, because the IMAP client keeps a read pending in the
+// background at all times.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+
+	mu    sync.Mutex
+	armed bool
+}
+
+func newDeadlineConn(c net.Conn, timeout time.Duration) *deadlineConn {
+	return &deadlineConn{Conn: c, timeout: timeout}
+}
+
+func (c *deadlineConn) arm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.armed = true
+	_ = c.Conn.SetDeadline(time.Now().Add(c.timeout))
+}
+
+func (c *deadlineConn) disarm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.armed = false
+	_ = c.Conn.SetDeadline(time.Time{})
+}
+
+func (c *deadlineConn) extend() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed {
+		_ = c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	}
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.extend()
+	}
+	return n, err
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.extend()
+	}
+	return n, err
+}
+
+// dial connects to acct's server and, for TLS, completes the handshake,
+// all within the dial timeout and ctx. The returned conn is armed: the
+// caller's first command is the greeting.
+func dial(ctx context.Context, acct Account, opts *Options) (*deadlineConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.dialTimeout())
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", acct.addr())
+	if err != nil {
+		return nil, &NetError{Op: "connect to " + acct.addr(), Err: err}
+	}
+	conn := raw
+	if acct.Security == TLS {
+		tc := tls.Client(raw, opts.tlsConfig(acct.Host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, tlsError(acct, err)
+		}
+		conn = tc
+	}
+	dc := newDeadlineConn(conn, opts.commandTimeout())
+	dc.arm()
+	return dc, nil
+}
+
+func tlsError(acct Account, err error) error {
+	return &NetError{Op: fmt.Sprintf("TLS handshake with %s", acct.addr()), Err: err}
+}

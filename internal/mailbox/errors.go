@@ -1,0 +1,60 @@
+package mailbox
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// ErrGone is wrapped by Fetch when the message no longer exists on the
+// server (deleted or moved by someone else since List).
+var ErrGone = errors.New("message no longer on the server")
+
+// AuthError is a login the server refused. A person must act: the token's
+// scopes, the account's permissions, or the password are wrong.
+type AuthError struct {
+	Mechanism string // "XOAUTH2", "LOGIN"
+	Username  string
+	// ServerText is what the server said, e.g. "AUTHENTICATE failed.".
+	ServerText string
+	// Detail describes the XOAUTH2 error challenge, when one came.
+	Detail string
+}
+
+func (e *AuthError) Error() string {
+	s := fmt.Sprintf("server refused %s login for %s: %s", e.Mechanism, e.Username, e.ServerText)
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
+
+// IsAuth reports whether err is a refused login.
+func IsAuth(err error) bool {
+	var ae *AuthError
+	return errors.As(err, &ae)
+}
+
+// NetError is a failure to reach or talk to the server: worth retrying.
+type NetError struct {
+	Op  string
+	Err error
+}
+
+func (e *NetError) Error() string { return e.Op + ": " + e.Err.Error() }
+
+func (e *NetError) Unwrap() error { return e.Err }
+
+// IsTemporary reports whether err is worth retrying later without anyone
+// changing anything: network trouble, timeouts, a server that is busy.
+// A refused login is not.
+func IsTemporary(err error) bool {
+	if err == nil || IsAuth(err) {
+		return false
+	}
+	var ne *NetError
+	var nerr net.Error
+	return errors.As(err, &ne) || errors.As(err, &nerr) ||
+		strings.Contains(err.Error(), "UNAVAILABLE")
+}

@@ -1,0 +1,186 @@
+// Package mailbox reads messages from mail servers: it connects, logs in
+// (SASL XOAUTH2 or a password), lists what is new since a cursor, fetches
+// each message's bytes unchanged and, once the caller has stored them,
+// applies the after-fetch action. One Session interface serves every
+// protocol.
+package mailbox
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// Timeouts applied when Options leaves them zero.
+const (
+	DefaultDialTimeout    = 30 * time.Second
+	DefaultCommandTimeout = 60 * time.Second
+)
+
+// Security is how a connection is encrypted.
+type Security int
+
+// Security modes.
+const (
+	// TLS encrypts from the first byte (ports 993, 995).
+	TLS Security = iota
+	// StartTLS upgrades a plain connection before login (ports 143, 110).
+	StartTLS
+	// Plain never encrypts; only for local test servers.
+	Plain
+)
+
+// String names the mode.
+func (s Security) String() string {
+	switch s {
+	case TLS:
+		return "tls"
+	case StartTLS:
+		return "starttls"
+	case Plain:
+		return "plain"
+	}
+	return fmt.Sprintf("security(%d)", int(s))
+}
+
+// Account is what a Session needs to reach one mailbox. It holds a secret,
+// so it prints without it.
+type Account struct {
+	Protocol string // "imap"
+	Host     string
+	Port     int
+	Security Security
+	Username string
+	// AccessToken, when set, logs in with SASL XOAUTH2; otherwise Password
+	// is used.
+	AccessToken string
+	Password    string
+	// Folder is the IMAP folder to read; "" means INBOX.
+	Folder string
+}
+
+// String names the account without its secrets.
+func (a Account) String() string {
+	return fmt.Sprintf("%s://%s@%s", a.Protocol, a.Username, a.addr())
+}
+
+func (a Account) addr() string { return net.JoinHostPort(a.Host, fmt.Sprint(a.Port)) }
+
+// Options tune a connection. The zero value (or nil) is the defaults.
+type Options struct {
+	// TLSConfig overrides the TLS settings, e.g. RootCAs for a private CA.
+	// ServerName is always set to the account's host.
+	TLSConfig *tls.Config
+	// DialTimeout bounds connecting and the TLS handshake.
+	DialTimeout time.Duration
+	// CommandTimeout bounds each command and is extended while a response
+	// keeps arriving, so a large message on a slow link is not cut off.
+	CommandTimeout time.Duration
+	// DebugWriter, when set, receives the protocol trace. Authentication
+	// lines are redacted before they reach it.
+	DebugWriter io.Writer
+}
+
+func (o *Options) dialTimeout() time.Duration {
+	if o == nil || o.DialTimeout == 0 {
+		return DefaultDialTimeout
+	}
+	return o.DialTimeout
+}
+
+func (o *Options) commandTimeout() time.Duration {
+	if o == nil || o.CommandTimeout == 0 {
+		return DefaultCommandTimeout
+	}
+	return o.CommandTimeout
+}
+
+func (o *Options) tlsConfig(host string) *tls.Config {
+	var cfg *tls.Config
+	if o != nil && o.TLSConfig != nil {
+		cfg = o.TLSConfig.Clone()
+	} else {
+		cfg = &tls.Config{}
+	}
+	cfg.ServerName = host
+	if cfg.MinVersion < tls.VersionTLS12 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	return cfg
+}
+
+// Cursor is how far a folder has been read: its UIDVALIDITY and the highest
+// UID already stored (RFC 9051 section 2.3.1.1).
+type Cursor struct {
+	UIDValidity uint32
+	LastUID     uint32
+}
+
+// Message is a message found on the server, not yet fetched.
+type Message struct {
+	// Key names the message on its server, stable across runs; it becomes
+	// ticket_messages.source_key.
+	Key  string
+	UID  uint32
+	Size int64
+	// Cursor is the folder's cursor once this message is stored.
+	Cursor Cursor
+}
+
+// Listing is what List found.
+type Listing struct {
+	Messages []Message
+	// Cursor is the folder's state now: the server's UIDVALIDITY and the
+	// last UID already read (reset to 0 when UIDVALIDITY changed).
+	Cursor Cursor
+	// KeyPrefix starts the Key of every message of this folder under its
+	// current UIDVALIDITY; stored keys with it may still owe an action.
+	KeyPrefix string
+}
+
+// Action is what to do with a message on the server once it is stored
+// (mailboxes.after_fetch).
+type Action string
+
+// Actions.
+const (
+	Keep     Action = "keep"
+	MarkSeen Action = "mark_seen"
+	Move     Action = "move"
+	Delete   Action = "delete"
+)
+
+// Session is a logged-in connection to one mailbox.
+//
+// Contract: List and Fetch never change anything on the server (no \Seen,
+// no expunge); only Apply does, and the caller calls it only for messages
+// whose rows are committed. Every method honours ctx: when ctx ends the
+// connection is closed and the call returns ctx's error.
+type Session interface {
+	// List returns the messages newer than since, oldest first.
+	List(ctx context.Context, since Cursor) (Listing, error)
+	// Fetch returns the message's bytes exactly as the server holds them.
+	// It returns an error wrapping ErrGone when the message no longer
+	// exists.
+	Fetch(ctx context.Context, msg Message) ([]byte, error)
+	// Apply performs action on the messages named by keys. Keys of another
+	// folder or UIDVALIDITY, and messages already gone, are skipped:
+	// applying an action twice is harmless. For Move, target names the
+	// destination folder.
+	Apply(ctx context.Context, action Action, target string, keys []string) error
+	// Close logs out and closes the connection.
+	Close() error
+}
+
+// Open connects to the account's server and logs in.
+func Open(ctx context.Context, acct Account, opts *Options) (Session, error) {
+	switch acct.Protocol {
+	case "imap":
+		return openIMAP(ctx, acct, opts)
+	default:
+		return nil, fmt.Errorf("protocol %q is not supported: use imap", acct.Protocol)
+	}
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Ledger outcomes (fetched_messages.outcome).
+const (
+	ledgerStored    = "stored"
+	ledgerDuplicate = "duplicate"
+)
+
+// fetchedMessage is a row of fetched_messages: every source key the fetcher
+// has taken from a mailbox, and whether the after-fetch action is done.
+type fetchedMessage struct {
+	MailboxID       int64 `gorm:"primaryKey"`
+	SourceKey       string `gorm:"primaryKey"`
+	TicketMessageID *int64
+	Outcome         string
+	Action          string
+	ActionDoneAt    *time.Time
+	FetchedAt       time.Time
+}
+
+func (fetchedMessage) TableName() string { return "fetched_messages" }
+
+// PendingAction is an after-fetch action whose message is stored but which
+// the server has not confirmed yet.
+type PendingAction struct {
+	SourceKey string
+	Action    string
+}
+
+func ledgerHas(tx *gorm.DB, mailboxID int64, key string) (bool, error) {
+	var n int64
+	err := tx.Model(&fetchedMessage{}).
+		Where("mailbox_id = ? AND source_key = ?", mailboxID, key).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("read ledger: %w", err)
+	}
+	return n > 0, nil
+}
+
+func (s *Tickets) writeLedger(tx *gorm.DB, f Fetched, saved Saved) error {
+	now := s.db.now()
+	row := fetchedMessage{
+		MailboxID: f.MailboxID, SourceKey: f.SourceKey,
+		Outcome: ledgerStored, Action: f.Action, FetchedAt: now,
+	}
+	if saved.Outcome == Duplicate {
+		row.Outcome = ledgerDuplicate
+	}
+	if saved.MessageRowID != 0 {
+		id := saved.MessageRowID
+		row.TicketMessageID = &id
+	}
+	if f.Action == "" || f.Action == ActionKeep {
+		row.ActionDoneAt = &now
+	}
+	if err := tx.Create(&row).Error; err != nil {
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	return nil
+}
+
+// Known returns which of keys this mailbox has already fetched.
+func (s *Tickets) Known(ctx context.Context, mailboxID int64, keys []string) (map[string]bool, error) {
+	known := make(map[string]bool, len(keys))
+	const batch = 500 // stay far below the bind-parameter limits
+	for start := 0; start < len(keys); start += batch {
+		end := min(start+batch, len(keys))
+		var got []string
+		err := s.db.gorm.WithContext(ctx).Model(&fetchedMessage{}).
+			Where("mailbox_id = ? AND source_key IN ?", mailboxID, keys[start:end]).
+			Pluck("source_key", &got).Error
+		if err != nil {
+			return nil, fmt.Errorf("read ledger: %w", err)
+		}
+		for _, k := range got {
+			known[k] = true
+		}
+	}
+	return known, nil
+}
+
+// Pending returns the after-fetch actions owed for a mailbox's stored
+// messages whose source key starts with prefix, oldest first.
+func (s *Tickets) Pending(ctx context.Context, mailboxID int64, prefix string) ([]PendingAction, error) {
+	var out []PendingAction
+	err := s.db.gorm.WithContext(ctx).Model(&fetchedMessage{}).
+		Select("source_key", "action").
+		Where("mailbox_id = ? AND action_done_at IS NULL AND substr(source_key, 1, ?) = ?",
+			mailboxID, len(prefix), prefix).
+		Order("fetched_at, source_key").Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("read pending actions: %w", err)
+	}
+	return out, nil
+}
+
+// MarkDone records that the server applied the after-fetch action of keys.
+func (s *Tickets) MarkDone(ctx context.Context, mailboxID int64, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	err := s.db.gorm.WithContext(ctx).Model(&fetchedMessage{}).
+		Where("mailbox_id = ? AND source_key IN ?", mailboxID, keys).
+		Update("action_done_at", s.db.now()).Error
+	if err != nil {
+		return fmt.Errorf("mark actions done: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Mailbox statuses (mailboxes.status).
+const (
+	StatusActive      = "active"
+	StatusNeedsReauth = "needs_reauth"
+	StatusFailing     = "failing"
+)
+
+// Mailbox is one row of the mailboxes table (shared SCHEMA.md). It holds
+// secrets, so String and GoString print only its id and name: a mailbox
+// formatted into a log line or an error never leaks a token.
+type Mailbox struct {
+	ID                     int64 `gorm:"primaryKey"`
+	Name                   string
+	Protocol               string
+	Host                   string
+	Port                   int
+	UseSSL                 bool `gorm:"column:use_ssl"`
+	StartTLS               bool `gorm:"column:starttls"`
+	Username               string
+	AuthType               string
+	Password               string
+	OAuthProvider          string `gorm:"column:oauth_provider"`
+	OAuthGrant             string `gorm:"column:oauth_grant"`
+	TenantID               string
+	ClientID               string
+	ClientSecret           string
+	RedirectURL            string
+	Scopes                 string
+	AuthorityURL           string
+	AuthURL                string
+	TokenURL               string
+	RefreshToken           string
+	AccessToken            string
+	AccessTokenExpiresAt   time.Time
+	RefreshBeforeSeconds   int
+	ClientSecretExpiresAt  time.Time
+	Folder                 string
+	AfterFetch             string
+	MoveToFolder           string
+	Enabled                bool
+	Status                 string
+	LastError              string
+	LastErrorAt            time.Time
+	LastSuccessAt          time.Time
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+}
+
+// TableName maps Mailbox to the mailboxes table.
+func (Mailbox) TableName() string { return "mailboxes" }
+
+// String names the mailbox without any of its secrets.
+func (m Mailbox) String() string { return fmt.Sprintf("mailbox %d (%s)", m.ID, m.Name) }
+
+// GoString keeps %#v from printing secrets too.
+func (m Mailbox) GoString() string { return m.String() }
+
+// Mailboxes reads and updates mailbox rows.
+type Mailboxes struct{ db *DB }
+
+// Mailboxes returns the mailbox aggregate.
+func (db *DB) Mailboxes() *Mailboxes { return &Mailboxes{db: db} }
+
+// ListEnabled returns the enabled mailboxes in id order.
+func (s *Mailboxes) ListEnabled(ctx context.Context) ([]Mailbox, error) {
+	var out []Mailbox
+	err := s.db.gorm.WithContext(ctx).Where("enabled").Order("id").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list mailboxes: %w", err)
+	}
+	return out, nil
+}
+
+// List returns every mailbox in id order.
+func (s *Mailboxes) List(ctx context.Context) ([]Mailbox, error) {
+	var out []Mailbox
+	if err := s.db.gorm.WithContext(ctx).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list mailboxes: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns the mailbox with the given id.
+func (s *Mailboxes) Get(ctx context.Context, id int64) (Mailbox, error) {
+	var m Mailbox
+	err := s.db.gorm.WithContext(ctx).Take(&m, id).Error
+	if err != nil {
+		return m, notFound(err, fmt.Sprintf("mailbox %d", id))
+	}
+	return m, nil
+}
+
+// GetByName returns the mailbox with the given name.
+func (s *Mailboxes) GetByName(ctx context.Context, name string) (Mailbox, error) {
+	var m Mailbox
+	err := s.db.gorm.WithContext(ctx).Where("name = ?", name).Take(&m).Error
+	if err != nil {
+		return m, notFound(err, fmt.Sprintf("mailbox %q", name))
+	}
+	return m, nil
+}
+
+// Create inserts a mailbox, filling the defaults the schema gives a row
+// inserted by SQL, and sets m.ID.
+func (s *Mailboxes) Create(ctx context.Context, m *Mailbox) error {
+	applyMailboxDefaults(m)
+	now := s.db.now()
+	m.CreatedAt, m.UpdatedAt = now, now
+	if err := s.db.gorm.WithContext(ctx).Create(m).Error; err != nil {
+		return fmt.Errorf("create mailbox %q: %w", m.Name, err)
+	}
+	return nil
+}
+
+func applyMailboxDefaults(m *Mailbox) {
+	setDefault(&m.AuthType, "oauth2")
+	setDefault(&m.OAuthGrant, "refresh_token")
+	setDefault(&m.Folder, "INBOX")
+	setDefault(&m.AfterFetch, "mark_seen")
+	setDefault(&m.Status, StatusActive)
+	if m.RefreshBeforeSeconds == 0 {
+		m.RefreshBeforeSeconds = 300
+	}
+}
+
+func setDefault(field *string, value string) {
+	if *field == "" {
+		*field = value
+	}
+}
+
+// RecordSuccess marks a mailbox active and clears its error.
+func (s *Mailboxes) RecordSuccess(ctx context.Context, id int64) error {
+	now := s.db.now()
+	return s.update(ctx, id, map[string]any{
+		"status": StatusActive, "last_error": nil, "last_error_at": nil,
+		"last_success_at": now, "updated_at": now,
+	})
+}
+
+// RecordFailure sets a mailbox's status and the error an admin reads.
+func (s *Mailboxes) RecordFailure(ctx context.Context, id int64, status, message string) error {
+	now := s.db.now()
+	return s.update(ctx, id, map[string]any{
+		"status": status, "last_error": message, "last_error_at": now, "updated_at": now,
+	})
+}
+
+func (s *Mailboxes) update(ctx context.Context, id int64, cols map[string]any) error {
+	err := s.db.gorm.WithContext(ctx).Model(&Mailbox{}).Where("id = ?", id).Updates(cols).Error
+	if err != nil {
+		return fmt.Errorf("update mailbox %d: %w", id, err)
+	}
+	return nil
+}
+
+// tx runs fn in a transaction bound to ctx.
+func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return db.gorm.WithContext(ctx).Transaction(fn)
+}

@@ -1,0 +1,244 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/fetcherhq/fetcher/internal/ticket"
+)
+
+// Outcome says what Save did with a message.
+type Outcome int
+
+// Outcomes of Save.
+const (
+	// Created: the message opened a new ticket.
+	Created Outcome = iota + 1
+	// Appended: the message joined the ticket of a message it replies to.
+	Appended
+	// Duplicate: a message with the same Message-ID is already stored for
+	// this mailbox (a server that renumbered its UIDs, a resend); no row was
+	// written, but the source key is remembered.
+	Duplicate
+	// Known: this source key was stored by an earlier run.
+	Known
+)
+
+// String names the outcome for logs.
+func (o Outcome) String() string {
+	switch o {
+	case Created:
+		return "created"
+	case Appended:
+		return "appended"
+	case Duplicate:
+		return "duplicate"
+	case Known:
+		return "known"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// Action values: what to do on the server once a message is stored
+// (mailboxes.after_fetch).
+const (
+	ActionKeep     = "keep"
+	ActionMarkSeen = "mark_seen"
+	ActionMove     = "move"
+	ActionDelete   = "delete"
+)
+
+// Fetched is one message read from a mailbox, ready to be stored.
+type Fetched struct {
+	MailboxID int64
+	// SourceKey names the message on its server, stable across runs:
+	// unique per mailbox.
+	SourceKey string
+	Raw       []byte
+	Parsed    *ticket.Message
+	// Action is the after-fetch action owed to the server once the rows
+	// are committed; ActionKeep owes nothing.
+	Action string
+	// Cursor, when set, is advanced in the same transaction.
+	Cursor *Cursor
+}
+
+// Saved reports what Save did.
+type Saved struct {
+	Outcome      Outcome
+	TicketID     int64
+	MessageRowID int64
+}
+
+// Tickets writes the rows the ticket system reads.
+type Tickets struct{ db *DB }
+
+// Tickets returns the ticket aggregate.
+func (db *DB) Tickets() *Tickets { return &Tickets{db: db} }
+
+// Save stores one fetched message exactly once, in one transaction: the
+// ticket (new, or the one it replies to), the message, its attachments,
+// the ledger entry with the after-fetch action still owed, and the cursor.
+// Saving a source key that is already stored changes nothing but the
+// cursor and reports Known, so a run that crashed after its commit and
+// fetches the message again does not double it.
+func (s *Tickets) Save(ctx context.Context, f Fetched) (Saved, error) {
+	var out Saved
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var err error
+		out, err = s.save(tx, f)
+		if err != nil {
+			return err
+		}
+		if f.Cursor != nil {
+			return s.db.saveCursor(tx, *f.Cursor)
+		}
+		return nil
+	})
+	if err != nil {
+		return Saved{}, fmt.Errorf("save message %s: %w", f.SourceKey, err)
+	}
+	return out, nil
+}
+
+func (s *Tickets) save(tx *gorm.DB, f Fetched) (Saved, error) {
+	if known, err := ledgerHas(tx, f.MailboxID, f.SourceKey); err != nil || known {
+		return Saved{Outcome: Known}, err
+	}
+	if dup, err := findByMessageID(tx, f.MailboxID, f.Parsed.MessageID); err != nil {
+		return Saved{}, err
+	} else if dup != nil {
+		saved := Saved{Outcome: Duplicate, TicketID: dup.TicketID, MessageRowID: dup.ID}
+		return saved, s.writeLedger(tx, f, saved)
+	}
+	saved, err := s.attach(tx, f)
+	if err != nil {
+		return Saved{}, err
+	}
+	if saved.MessageRowID, err = s.insertMessage(tx, f, saved.TicketID); err != nil {
+		return Saved{}, err
+	}
+	return saved, s.writeLedger(tx, f, saved)
+}
+
+// attach finds the ticket a message belongs to, creating one when it
+// replies to nothing stored.
+func (s *Tickets) attach(tx *gorm.DB, f Fetched) (Saved, error) {
+	now := s.db.now()
+	parent, err := findReferenced(tx, f.MailboxID, f.Parsed.ReferencedIDs())
+	if err != nil {
+		return Saved{}, err
+	}
+	if parent != nil {
+		err := tx.Model(&Ticket{}).Where("id = ?", parent.TicketID).
+			Updates(map[string]any{"last_message_at": now, "updated_at": now}).Error
+		if err != nil {
+			return Saved{}, fmt.Errorf("update ticket %d: %w", parent.TicketID, err)
+		}
+		return Saved{Outcome: Appended, TicketID: parent.TicketID}, nil
+	}
+	t, err := s.newTicket(tx, f, now)
+	if err != nil {
+		return Saved{}, err
+	}
+	return Saved{Outcome: Created, TicketID: t.ID}, nil
+}
+
+func (s *Tickets) newTicket(tx *gorm.DB, f Fetched, now time.Time) (*Ticket, error) {
+	typeID, err := ticketTypeOf(tx, f.MailboxID)
+	if err != nil {
+		return nil, err
+	}
+	subject := ticket.ThreadSubject(f.Parsed.Subject)
+	if subject == "" {
+		subject = "(no subject)"
+	}
+	mailboxID := f.MailboxID
+	t := &Ticket{
+		TicketTypeID: typeID, MailboxID: &mailboxID, Subject: subject,
+		RequesterEmail: f.Parsed.FromEmail, RequesterName: f.Parsed.FromName,
+		Status: "new", CreatedAt: now, UpdatedAt: now, LastMessageAt: now,
+	}
+	if err := tx.Create(t).Error; err != nil {
+		return nil, fmt.Errorf("create ticket: %w", err)
+	}
+	return t, nil
+}
+
+func (s *Tickets) insertMessage(tx *gorm.DB, f Fetched, ticketID int64) (int64, error) {
+	p := f.Parsed
+	row := &TicketMessage{
+		TicketID: ticketID, MailboxID: f.MailboxID, SourceKey: f.SourceKey,
+		MessageID: p.MessageID, InReplyTo: p.InReplyTo, ReferencesHeader: p.References,
+		FromEmail: p.FromEmail, FromName: p.FromName, ToAddrs: p.To, CcAddrs: p.Cc,
+		Subject: p.Subject, SentAt: timePtr(p.SentAt), ReceivedAt: s.db.now(),
+		BodyText: p.BodyText, BodyHTML: p.BodyHTML, Raw: f.Raw,
+		SizeBytes: int64(len(f.Raw)), IsAutoReply: p.IsAutoReply, ParseError: p.ParseError,
+	}
+	if err := tx.Create(row).Error; err != nil {
+		return 0, fmt.Errorf("insert ticket message: %w", err)
+	}
+	for _, a := range p.Attachments {
+		att := &TicketAttachment{
+			TicketMessageID: row.ID, Filename: a.Filename, ContentType: a.ContentType,
+			ContentID: a.ContentID, Inline: a.Inline, SizeBytes: int64(len(a.Data)),
+			SHA256: a.SHA256, Data: a.Data,
+		}
+		if err := tx.Create(att).Error; err != nil {
+			return 0, fmt.Errorf("insert attachment %q: %w", a.Filename, err)
+		}
+	}
+	return row.ID, nil
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func ticketTypeOf(tx *gorm.DB, mailboxID int64) (*int64, error) {
+	var tt TicketType
+	err := tx.Where("mailbox_id = ?", mailboxID).Order("id").Take(&tt).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find ticket type of mailbox %d: %w", mailboxID, err)
+	}
+	return &tt.ID, nil
+}
+
+func findByMessageID(tx *gorm.DB, mailboxID int64, messageID string) (*TicketMessage, error) {
+	if messageID == "" {
+		return nil, nil
+	}
+	return findMessage(tx, mailboxID, []string{messageID})
+}
+
+func findReferenced(tx *gorm.DB, mailboxID int64, ids []string) (*TicketMessage, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return findMessage(tx, mailboxID, ids)
+}
+
+func findMessage(tx *gorm.DB, mailboxID int64, messageIDs []string) (*TicketMessage, error) {
+	var m TicketMessage
+	err := tx.Select("id", "ticket_id").
+		Where("mailbox_id = ? AND message_id IN ?", mailboxID, messageIDs).
+		Order("id DESC").Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find message by id: %w", err)
+	}
+	return &m, nil
+}

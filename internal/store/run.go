@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Run is a row of fetch_runs: one mailbox's part of one pass.
+type Run struct {
+	ID               int64 `gorm:"primaryKey"`
+	MailboxID        int64
+	StartedAt        time.Time
+	FinishedAt       *time.Time
+	MessagesFetched  int
+	TicketsCreated   int
+	MessagesAppended int
+	MessagesSkipped  int
+	Error            string
+}
+
+// TableName maps Run to the fetch_runs table.
+func (Run) TableName() string { return "fetch_runs" }
+
+// Count adds one Save outcome to the run's counters.
+func (r *Run) Count(o Outcome) {
+	r.MessagesFetched++
+	switch o {
+	case Created:
+		r.TicketsCreated++
+	case Appended:
+		r.MessagesAppended++
+	case Duplicate, Known:
+		r.MessagesSkipped++
+	}
+}
+
+// Runs records fetch_runs.
+type Runs struct{ db *DB }
+
+// Runs returns the fetch_runs aggregate.
+func (db *DB) Runs() *Runs { return &Runs{db: db} }
+
+// Start inserts a run for a mailbox, started now.
+func (s *Runs) Start(ctx context.Context, mailboxID int64) (*Run, error) {
+	r := &Run{MailboxID: mailboxID, StartedAt: s.db.now()}
+	if err := s.db.gorm.WithContext(ctx).Create(r).Error; err != nil {
+		return nil, fmt.Errorf("start fetch run: %w", err)
+	}
+	return r, nil
+}
+
+// Finish stores the run's counters, its error ("" for none) and its end.
+func (s *Runs) Finish(ctx context.Context, r *Run) error {
+	now := s.db.now()
+	r.FinishedAt = &now
+	err := s.db.gorm.WithContext(ctx).Model(r).Select(
+		"finished_at", "messages_fetched", "tickets_created",
+		"messages_appended", "messages_skipped", "error",
+	).Updates(r).Error
+	if err != nil {
+		return fmt.Errorf("finish fetch run %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Recent returns the newest runs of a mailbox, newest first.
+func (s *Runs) Recent(ctx context.Context, mailboxID int64, limit int) ([]Run, error) {
+	var out []Run
+	err := s.db.gorm.WithContext(ctx).Where("mailbox_id = ?", mailboxID).
+		Order("id DESC").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("read fetch runs: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,163 @@
+// Package store is the fetcher's only door to the database: the mailbox
+// rows admins write, the ticket rows the ticket system reads, and the
+// fetcher's own bookkeeping. It speaks to Postgres when given a postgres://
+// URL and to an embedded pure-Go SQLite file otherwise, through GORM.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialects the store speaks.
+const (
+	Postgres = "postgres"
+	SQLite   = "sqlite"
+)
+
+// DefaultSQLitePath is where the embedded database lives when no
+// DATABASE_URL is given.
+const DefaultSQLitePath = "fetcher.db"
+
+// sqliteParams make the embedded database safe for one worker: WAL so
+// readers do not block the writer, a busy timeout instead of instant
+// "database is locked" errors, foreign keys on (SQLite has them off by
+// default), and BEGIN IMMEDIATE so a transaction takes the write lock up
+// front: two processes refreshing one mailbox's token serialize instead of
+// deadlocking on a lock upgrade.
+const sqliteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// DB is an open database.
+type DB struct {
+	gorm    *gorm.DB
+	dialect string
+	// Now is the clock for the timestamps the fetcher writes.
+	Now func() time.Time
+}
+
+// Open connects to the database named by rawURL: "postgres://…" or
+// "postgresql://…" for Postgres, "sqlite:PATH" or a bare file path for the
+// embedded database, and "" for DefaultSQLitePath. It does not migrate.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	dialect, dsn := parseURL(rawURL)
+	var dial gorm.Dialector
+	if dialect == Postgres {
+		dial = postgres.Open(dsn)
+	} else {
+		dial = sqlite.Open(dsn)
+	}
+	g, err := gorm.Open(dial, &gorm.Config{
+		TranslateError: true,
+		Logger:         logger.Discard,
+		NowFunc:        func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	db := &DB{gorm: g, dialect: dialect, Now: time.Now}
+	if err := db.configurePool(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) configurePool(ctx context.Context) error {
+	sqlDB, err := db.gorm.DB()
+	if err != nil {
+		return fmt.Errorf("database handle: %w", err)
+	}
+	if db.dialect == SQLite {
+		// One connection: SQLite has one writer anyway, and a single
+		// connection makes BEGIN IMMEDIATE queue in-process rather than
+		// spin on SQLITE_BUSY.
+		sqlDB.SetMaxOpenConns(1)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("connect to %s database: %w", db.dialect, err)
+	}
+	return nil
+}
+
+func parseURL(raw string) (dialect, dsn string) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		return Postgres, raw
+	case raw == "":
+		raw = DefaultSQLitePath
+	case strings.HasPrefix(raw, "sqlite://"):
+		raw = strings.TrimPrefix(raw, "sqlite://")
+	case strings.HasPrefix(raw, "sqlite:"):
+		raw = strings.TrimPrefix(raw, "sqlite:")
+	}
+	sep := "?"
+	if strings.Contains(raw, "?") {
+		sep = "&"
+	}
+	return SQLite, raw + sep + sqliteParams
+}
+
+// Redact returns rawURL with any password replaced, for logs and errors.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Dialect reports Postgres or SQLite.
+func (db *DB) Dialect() string { return db.dialect }
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	sqlDB, err := db.gorm.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	sqlDB, err := db.gorm.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+func (db *DB) now() time.Time { return db.Now().UTC() }
+
+// ErrNotFound is returned when a row asked for by id or name does not exist.
+var ErrNotFound = errors.New("not found")
+
+func notFound(err error, what string) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Exec runs a statement, for admin tools and tests (SQL with ? placeholders).
+func (db *DB) Exec(ctx context.Context, sql string, args ...any) error {
+	return db.gorm.WithContext(ctx).Exec(sql, args...).Error
+}
+
+// QueryRow runs a query returning one row and scans it into dest.
+func (db *DB) QueryRow(ctx context.Context, sql string, args []any, dest ...any) error {
+	return db.gorm.WithContext(ctx).Raw(sql, args...).Row().Scan(dest...)
+}

@@ -1,0 +1,293 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/store"
+	"github.com/fetcherhq/fetcher/internal/store/storetest"
+	"github.com/fetcherhq/fetcher/internal/ticket"
+)
+
+func newMailbox(t *testing.T, db *store.DB, name string) store.Mailbox {
+	t.Helper()
+	mb := store.Mailbox{
+		Name: name, Protocol: "imap", Host: "imap.example.com", Port: 993, UseSSL: true,
+		Username: "support@example.com", OAuthProvider: "microsoft", ClientID: "client",
+		RefreshToken: "rt-0", Enabled: true,
+	}
+	require.NoError(t, db.Mailboxes().Create(context.Background(), &mb))
+	return mb
+}
+
+func TestMigrateIsIdempotentAndReversible(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		applied, err := db.Migrate(ctx)
+		require.NoError(t, err)
+		require.Empty(t, applied, "second Migrate() = %v, want nothing applied", applied)
+		pending, err := db.PendingMigrations(ctx)
+		require.NoError(t, err)
+		require.Empty(t, pending)
+
+		all, err := store.Migrations(db.Dialect())
+		require.NoError(t, err)
+		for i := len(all) - 1; i >= 0; i-- {
+			v, err := db.MigrateDown(ctx)
+			require.NoError(t, err)
+			require.Equal(t, all[i].Version, v)
+		}
+		applied, err = db.Migrate(ctx)
+		require.NoError(t, err)
+		require.Len(t, applied, len(all))
+	})
+}
+
+func TestMigrateConcurrentStart(t *testing.T) {
+	t.Parallel()
+	// Several workers starting at once on an empty database: each must
+	// come up, and every migration must be applied exactly once.
+	url := storetest.PostgresURL(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := store.Open(ctx, url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			applied, err := db.Migrate(ctx)
+			total.Add(int64(len(applied)))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	all, err := store.Migrations(store.Postgres)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(all)), total.Load())
+}
+
+func TestMailboxDefaultsFromPlainSQL(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		// The columns an admin's INSERT leaves out get the schema's defaults,
+		// and NULLs read back as empty values.
+		require.NoError(t, db.Exec(ctx, `INSERT INTO mailboxes (name, protocol, host, port, username, oauth_provider, tenant_id, client_id, refresh_token)
+			VALUES ('Support', 'imap', 'outlook.office365.com', 993, 'support@example.com', 'microsoft', 'contoso.onmicrosoft.com', 'cid', 'secret-refresh-token')`))
+		mb, err := db.Mailboxes().GetByName(ctx, "Support")
+		require.NoError(t, err)
+		require.True(t, mb.UseSSL)
+		require.True(t, mb.Enabled)
+		require.Equal(t, "oauth2", mb.AuthType)
+		require.Equal(t, "refresh_token", mb.OAuthGrant)
+		require.Equal(t, "INBOX", mb.Folder)
+		require.Equal(t, "mark_seen", mb.AfterFetch)
+		require.Equal(t, "active", mb.Status)
+		require.Equal(t, 300, mb.RefreshBeforeSeconds)
+		require.Empty(t, mb.ClientSecret)
+		require.True(t, mb.AccessTokenExpiresAt.IsZero())
+		require.NotContains(t, fmt.Sprintf("%v %+v %#v", mb, mb, mb), "secret-refresh-token", "a mailbox must print without secrets")
+	})
+}
+
+func TestWithTokenLock(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "tokens")
+		exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+
+		got, err := db.Mailboxes().WithTokenLock(ctx, mb.ID, func(cur oauth.Token) (oauth.Token, error) {
+			require.Equal(t, "rt-0", cur.RefreshToken)
+			return oauth.Token{AccessToken: "at-1", RefreshToken: "rt-1", Expiry: exp}, nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, "at-1", got.AccessToken)
+
+		// A provider that returns no refresh token must not erase ours.
+		_, err = db.Mailboxes().WithTokenLock(ctx, mb.ID, func(cur oauth.Token) (oauth.Token, error) {
+			require.Equal(t, "rt-1", cur.RefreshToken)
+			require.Equal(t, "at-1", cur.AccessToken)
+			require.True(t, exp.Equal(cur.Expiry), "Expiry = %v, want %v", cur.Expiry, exp)
+			return oauth.Token{AccessToken: "at-2", Expiry: exp}, nil
+		})
+		require.NoError(t, err)
+		stored, err := db.Mailboxes().Get(ctx, mb.ID)
+		require.NoError(t, err)
+		require.Equal(t, "rt-1", stored.RefreshToken)
+		require.Equal(t, "at-2", stored.AccessToken)
+
+		// A failed refresh stores nothing.
+		_, err = db.Mailboxes().WithTokenLock(ctx, mb.ID, func(cur oauth.Token) (oauth.Token, error) {
+			return oauth.Token{}, fmt.Errorf("provider down")
+		})
+		require.Error(t, err)
+		stored, err = db.Mailboxes().Get(ctx, mb.ID)
+		require.NoError(t, err)
+		require.Equal(t, "rt-1", stored.RefreshToken)
+	})
+}
+
+func TestWithTokenLockSerializesRefreshes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "race")
+		// Five workers refresh at once, each through its own connection
+		// pool as separate processes would: the provider must see each
+		// refresh token once, and the later workers must find the token the
+		// first one stored.
+		var refreshes atomic.Int64
+		used := sync.Map{}
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.Mailboxes().WithTokenLock(ctx, mb.ID, func(cur oauth.Token) (oauth.Token, error) {
+					if !cur.NeedsRefresh(time.Now(), 5*time.Minute) {
+						return cur, nil
+					}
+					if _, dup := used.LoadOrStore(cur.RefreshToken, true); dup {
+						return cur, fmt.Errorf("refresh token %s used twice", cur.RefreshToken)
+					}
+					n := refreshes.Add(1)
+					time.Sleep(50 * time.Millisecond) // a slow token endpoint
+					return oauth.Token{AccessToken: fmt.Sprint("at-", n), RefreshToken: fmt.Sprint("rt-", n), Expiry: time.Now().Add(time.Hour)}, nil
+				})
+				require.NoError(t, err)
+			}()
+		}
+		wg.Wait()
+		require.Equal(t, int64(1), refreshes.Load())
+	})
+}
+
+func fetched(mb store.Mailbox, key, raw string, cursorUID uint32) store.Fetched {
+	return store.Fetched{
+		MailboxID: mb.ID, SourceKey: key, Raw: []byte(raw), Parsed: ticket.Parse([]byte(raw)),
+		Action: store.ActionMarkSeen,
+		Cursor: &store.Cursor{MailboxID: mb.ID, Folder: "INBOX", UIDValidity: 7, LastUID: cursorUID},
+	}
+}
+
+const (
+	firstMail = "From: Ann <ann@example.org>\r\nSubject: Printer broken\r\nMessage-ID: <a1@example.org>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\nIt jams.\r\n"
+	replyMail = "From: Ann <ann@example.org>\r\nSubject: RE: Printer broken\r\nMessage-ID: <a2@example.org>\r\nIn-Reply-To: <a1@example.org>\r\nReferences: <a1@example.org>\r\n\r\nStill jams.\r\n"
+	otherMail = "From: Bob <bob@example.org>\r\nSubject: VPN\r\nMessage-ID: <b1@example.org>\r\n\r\nNo VPN.\r\n"
+)
+
+func TestSaveExactlyOnce(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "save")
+		tickets := db.Tickets()
+		tests := []struct {
+			name string
+			in   store.Fetched
+			want store.Outcome
+		}{
+			{"first message opens a ticket", fetched(mb, "imap:INBOX:7:1", firstMail, 1), store.Created},
+			{"same source key again", fetched(mb, "imap:INBOX:7:1", firstMail, 1), store.Known},
+			{"reply joins the ticket", fetched(mb, "imap:INBOX:7:2", replyMail, 2), store.Appended},
+			{"same Message-ID under a new UID", fetched(mb, "imap:INBOX:8:1", firstMail, 3), store.Duplicate},
+			{"unrelated message", fetched(mb, "imap:INBOX:7:4", otherMail, 4), store.Created},
+		}
+		var first store.Saved
+		for _, tt := range tests {
+			got, err := tickets.Save(ctx, tt.in)
+			require.NoError(t, err, tt.name)
+			require.Equal(t, tt.want, got.Outcome, "%s: Save() = %v, want %v", tt.name, got.Outcome, tt.want)
+			if tt.want == store.Created && first.TicketID == 0 {
+				first = got
+			}
+			if tt.want == store.Appended || tt.want == store.Duplicate {
+				require.Equal(t, first.TicketID, got.TicketID, tt.name)
+			}
+		}
+		require.Equal(t, int64(3), count(t, db, "ticket_messages"))
+		require.Equal(t, int64(2), count(t, db, "tickets"))
+
+		cur, err := tickets.Cursor(ctx, mb.ID, "INBOX")
+		require.NoError(t, err)
+		require.Equal(t, uint32(4), cur.LastUID)
+
+		var subject string
+		require.NoError(t, db.QueryRow(ctx, "SELECT subject FROM tickets WHERE id = ?", []any{first.TicketID}, &subject))
+		require.Equal(t, "Printer broken", subject)
+		var raw []byte
+		require.NoError(t, db.QueryRow(ctx, "SELECT raw FROM ticket_messages WHERE id = ?", []any{first.MessageRowID}, &raw))
+		require.Equal(t, firstMail, string(raw))
+	})
+}
+
+func TestPendingActions(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "pending")
+		tickets := db.Tickets()
+		_, err := tickets.Save(ctx, fetched(mb, "imap:INBOX:7:1", firstMail, 1))
+		require.NoError(t, err)
+		keep := fetched(mb, "imap:INBOX:7:2", otherMail, 2)
+		keep.Action = store.ActionKeep
+		_, err = tickets.Save(ctx, keep)
+		require.NoError(t, err)
+
+		pending, err := tickets.Pending(ctx, mb.ID, "imap:INBOX:7:")
+		require.NoError(t, err)
+		require.Equal(t, []store.PendingAction{{SourceKey: "imap:INBOX:7:1", Action: store.ActionMarkSeen}}, pending)
+		other, err := tickets.Pending(ctx, mb.ID, "imap:Archive:7:")
+		require.NoError(t, err)
+		require.Empty(t, other)
+
+		require.NoError(t, tickets.MarkDone(ctx, mb.ID, []string{"imap:INBOX:7:1"}))
+		pending, err = tickets.Pending(ctx, mb.ID, "imap:INBOX:7:")
+		require.NoError(t, err)
+		require.Empty(t, pending)
+
+		known, err := tickets.Known(ctx, mb.ID, []string{"imap:INBOX:7:1", "imap:INBOX:7:9"})
+		require.NoError(t, err)
+		require.Equal(t, map[string]bool{"imap:INBOX:7:1": true}, known)
+	})
+}
+
+func TestSaveHostileText(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		// NUL bytes and invalid UTF-8 are rejected by Postgres text columns;
+		// the message must still be stored.
+		mb := newMailbox(t, db, "hostile")
+		raw := "From: x@example.org\r\nSubject: bad \xff\xfe bytes\r\n\r\nnul \x00 here \xc3\x28\r\n"
+		got, err := db.Tickets().Save(context.Background(), fetched(mb, "imap:INBOX:7:1", raw, 1))
+		require.NoError(t, err)
+		require.Equal(t, store.Created, got.Outcome)
+	})
+}
+
+func count(t *testing.T, db *store.DB, table string) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM "+table, nil, &n))
+	return n
+}

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/fetcherhq/fetcher/internal/oauth"
+)
+
+// RefreshFunc decides, given the tokens stored now, which tokens to keep:
+// it returns cur unchanged when the cached access token is still good, or
+// new tokens from the provider.
+type RefreshFunc func(cur oauth.Token) (oauth.Token, error)
+
+// WithTokenLock reads a mailbox's tokens under a lock on its row, hands them
+// to fn and stores what fn returns, all in one transaction, and returns the
+// token to use only once it is committed.
+//
+// Why: Microsoft rotates the refresh token on every use, and providers that
+// detect reuse revoke the whole token family. Holding the row lock across
+// the refresh means a second worker waits, then re-reads and sees the token
+// the first one stored, so the same refresh token is never sent twice. And
+// because the new refresh token is committed before the access token is
+// used, a crash right after the refresh cannot lose it. An empty refresh
+// token in fn's result never overwrites a stored one.
+func (s *Mailboxes) WithTokenLock(ctx context.Context, id int64, fn RefreshFunc) (oauth.Token, error) {
+	var out oauth.Token
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		cur, err := s.lockTokens(tx, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		out = next
+		if next == cur {
+			return nil
+		}
+		return s.saveTokens(tx, id, next)
+	})
+	if err != nil {
+		return oauth.Token{}, err
+	}
+	return out, nil
+}
+
+func (s *Mailboxes) lockTokens(tx *gorm.DB, id int64) (oauth.Token, error) {
+	var row struct {
+		RefreshToken         string
+		AccessToken          string
+		AccessTokenExpiresAt time.Time
+	}
+	q := tx.Model(&Mailbox{}).
+		Select("refresh_token", "access_token", "access_token_expires_at").
+		Where("id = ?", id)
+	if s.db.dialect == Postgres {
+		// SQLite has no row locks; its BEGIN IMMEDIATE (see sqliteParams)
+		// already holds the database's write lock for the transaction.
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Take(&row).Error; err != nil {
+		return oauth.Token{}, notFound(err, fmt.Sprintf("lock tokens of mailbox %d", id))
+	}
+	return oauth.Token{
+		AccessToken:  row.AccessToken,
+		RefreshToken: row.RefreshToken,
+		Expiry:       row.AccessTokenExpiresAt,
+	}, nil
+}
+
+func (s *Mailboxes) saveTokens(tx *gorm.DB, id int64, t oauth.Token) error {
+	cols := map[string]any{
+		"access_token":            t.AccessToken,
+		"access_token_expires_at": nullTime(t.Expiry),
+		"updated_at":              s.db.now(),
+	}
+	if t.RefreshToken != "" {
+		cols["refresh_token"] = t.RefreshToken
+	}
+	err := tx.Model(&Mailbox{}).Where("id = ?", id).Updates(cols).Error
+	if err != nil {
+		return fmt.Errorf("store tokens of mailbox %d: %w", id, err)
+	}
+	return nil
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
