@@ -1,0 +1,39 @@
+package fetch
+
+import (
+	"errors"
+
+	"github.com/fetcherhq/fetcher/internal/mailbox"
+	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/store"
+)
+
+// Classify turns a mailbox's failure into its status and the message an
+// admin reads in last_error: needs_reauth when a person must act on the
+// credentials, failing otherwise (retried every pass).
+func Classify(mb store.Mailbox, err error) (status, message string) {
+	switch {
+	case errors.Is(err, errNoRefreshToken):
+		return store.StatusNeedsReauth, "no refresh token is stored for this mailbox. Do this: run `fetcher authorize " + mb.Name + "`, or paste a refresh token into mailboxes.refresh_token"
+	case oauth.NeedsReauth(err):
+		return store.StatusNeedsReauth, err.Error()
+	case mailbox.IsAuth(err):
+		return store.StatusNeedsReauth, err.Error() + ". Do this: " + loginAdvice(mb)
+	}
+	return store.StatusFailing, err.Error()
+}
+
+// loginAdvice says what to check when the server refuses a login although
+// the token endpoint issued a token.
+func loginAdvice(mb store.Mailbox) string {
+	switch {
+	case mb.AuthType == "password":
+		return "check the password; Microsoft 365 and Gmail refuse passwords for IMAP and POP3, use auth_type oauth2"
+	case mb.OAuthGrant == oauth.GrantClientCredentials:
+		return "app-only access needs, in Exchange Online PowerShell, New-ServicePrincipal -AppId <client_id> -ObjectId <enterprise app object id> and Add-MailboxPermission -Identity " + mb.Username + " -User <service principal id> -AccessRights FullAccess, plus admin consent for IMAP.AccessAsApp/POP.AccessAsApp"
+	case mb.OAuthProvider == oauth.Microsoft:
+		return "check that username is the mailbox the token was issued for (or one the user may access), that IMAP/POP is enabled for it in Exchange, and that scopes include https://outlook.office.com/IMAP.AccessAsUser.All (not a graph.microsoft.com scope)"
+	default:
+		return "check that username matches the account that authorized, and that the token's scopes allow mail access (Google: https://mail.google.com/)"
+	}
+}

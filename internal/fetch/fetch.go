@@ -1,0 +1,107 @@
+// Package fetch runs passes: for every enabled mailbox it gets a fresh
+// access token, logs in, stores the new messages as tickets exactly once,
+// applies the after-fetch action only after the rows are committed, and
+// records the outcome on the mailbox and in fetch_runs. One mailbox's
+// failure never stops the others.
+package fetch
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/fetcherhq/fetcher/internal/mailbox"
+	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/store"
+)
+
+// DefaultMailboxTimeout bounds one mailbox's part of a pass. Work done is
+// committed message by message, so a mailbox cut off here carries on from
+// where it stopped in the next pass.
+const DefaultMailboxTimeout = 10 * time.Minute
+
+// actionBatch is how many stored messages wait for their after-fetch action
+// before it is sent: fewer round trips, while a crash still leaves at most
+// this many actions owed (they are retried on the next pass).
+const actionBatch = 50
+
+// Runner runs passes over the mailboxes in a database.
+type Runner struct {
+	DB *store.DB
+	// OAuth requests tokens; nil uses a default client.
+	OAuth *oauth.Client
+	// Mailbox tunes mail server connections (TLS roots, timeouts, traces).
+	Mailbox *mailbox.Options
+	// Logger receives one line per mailbox per pass, and problems.
+	Logger *slog.Logger
+	// MailboxTimeout bounds each mailbox; 0 means DefaultMailboxTimeout.
+	MailboxTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return r.Logger
+}
+
+// OAuthClient is the token client the runner uses.
+func (r *Runner) OAuthClient() *oauth.Client {
+	if r.OAuth == nil {
+		return &oauth.Client{Logger: r.Logger, Now: r.Now}
+	}
+	return r.OAuth
+}
+
+func (r *Runner) mailboxTimeout() time.Duration {
+	if r.MailboxTimeout == 0 {
+		return DefaultMailboxTimeout
+	}
+	return r.MailboxTimeout
+}
+
+// Summary is the outcome of one pass.
+type Summary struct {
+	Mailboxes int
+	// Failed maps the id of each mailbox that failed to its error.
+	Failed map[int64]error
+	// Runs holds each mailbox's fetch_runs row, in mailbox order.
+	Runs []*store.Run
+}
+
+// OK reports whether every mailbox succeeded.
+func (s Summary) OK() bool { return len(s.Failed) == 0 }
+
+// RunOnce makes one pass over every enabled mailbox, one after another. It
+// returns an error only when the mailbox list cannot be read; each
+// mailbox's own failure is in Summary.Failed and on its row.
+func (r *Runner) RunOnce(ctx context.Context) (Summary, error) {
+	boxes, err := r.DB.Mailboxes().ListEnabled(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Mailboxes: len(boxes), Failed: map[int64]error{}}
+	for _, mb := range boxes {
+		if ctx.Err() != nil {
+			break
+		}
+		run, err := r.FetchMailbox(ctx, mb)
+		if run != nil {
+			sum.Runs = append(sum.Runs, run)
+		}
+		if err != nil {
+			sum.Failed[mb.ID] = err
+		}
+	}
+	return sum, ctx.Err()
+}

@@ -1,0 +1,176 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fetcherhq/fetcher/internal/mailbox"
+	"github.com/fetcherhq/fetcher/internal/store"
+	"github.com/fetcherhq/fetcher/internal/ticket"
+)
+
+// FetchMailbox runs one mailbox's part of a pass and records the outcome: a
+// fetch_runs row, and the mailbox's status, last_error and
+// last_success_at. The returned run is nil only when even the fetch_runs
+// row could not be written.
+func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run, error) {
+	log := r.logger().With("mailbox_id", mb.ID, "mailbox", mb.Name)
+	start := r.now()
+	run, err := r.DB.Runs().Start(ctx, mb.ID)
+	if err != nil {
+		log.Error("cannot record fetch run", "error", err)
+		return nil, err
+	}
+	mctx, cancel := context.WithTimeout(ctx, r.mailboxTimeout())
+	err = r.fetch(mctx, mb, run)
+	cancel()
+	// The outcome is recorded even when ctx was cancelled mid-pass (a
+	// SIGTERM): the admin must see where the mailbox stands.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer rcancel()
+	r.record(rctx, log, mb, run, err)
+	log.Info("mailbox done",
+		"fetched", run.MessagesFetched, "tickets_created", run.TicketsCreated,
+		"appended", run.MessagesAppended, "skipped", run.MessagesSkipped,
+		"duration", r.now().Sub(start).Round(time.Millisecond), "ok", err == nil)
+	return run, err
+}
+
+func (r *Runner) record(ctx context.Context, log *slog.Logger, mb store.Mailbox, run *store.Run, err error) {
+	var rerr error
+	if err == nil {
+		rerr = r.DB.Mailboxes().RecordSuccess(ctx, mb.ID)
+	} else {
+		status, msg := Classify(mb, err)
+		run.Error = msg
+		log.Warn("mailbox failed", "status", status, "error", msg)
+		rerr = r.DB.Mailboxes().RecordFailure(ctx, mb.ID, status, msg)
+	}
+	if ferr := r.DB.Runs().Finish(ctx, run); ferr != nil {
+		rerr = errors.Join(rerr, ferr)
+	}
+	if rerr != nil {
+		log.Error("cannot record mailbox outcome", "error", rerr)
+	}
+}
+
+// fetch logs in, settles actions still owed from earlier passes, then
+// stores every new message.
+func (r *Runner) fetch(ctx context.Context, mb store.Mailbox, run *store.Run) error {
+	if err := Validate(mb); err != nil {
+		return err
+	}
+	sess, err := r.open(ctx, mb)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	tickets := r.DB.Tickets()
+	cur, err := tickets.Cursor(ctx, mb.ID, mb.Folder)
+	if err != nil {
+		return err
+	}
+	list, err := sess.List(ctx, mailbox.Cursor{UIDValidity: cur.UIDValidity, LastUID: cur.LastUID})
+	if err != nil {
+		return err
+	}
+	if err := r.settle(ctx, mb, sess, list.KeyPrefix); err != nil {
+		return err
+	}
+	if list.Cursor.UIDValidity != cur.UIDValidity && len(list.Messages) == 0 {
+		err := tickets.SaveCursor(ctx, store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: list.Cursor.UIDValidity})
+		if err != nil {
+			return err
+		}
+	}
+	return r.store(ctx, mb, sess, list.Messages, run)
+}
+
+// store fetches, parses and saves each new message in UID order, applying
+// the after-fetch action in batches once the rows are committed. A message
+// that cannot be saved stops the mailbox with the cursor just before it, so
+// it is fetched again next pass; one that cannot be parsed is still saved,
+// with parse_error set.
+func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Session, msgs []mailbox.Message, run *store.Run) error {
+	known, err := r.DB.Tickets().Known(ctx, mb.ID, keysOf(msgs))
+	if err != nil {
+		return err
+	}
+	var owed []string
+	for _, m := range msgs {
+		if known[m.Key] {
+			continue
+		}
+		saved, err := r.storeOne(ctx, mb, sess, m)
+		if errors.Is(err, mailbox.ErrGone) {
+			continue // moved or deleted by someone else since List
+		}
+		if err != nil {
+			return errors.Join(err, r.apply(ctx, mb, sess, owed))
+		}
+		run.Count(saved.Outcome)
+		if owed = append(owed, m.Key); len(owed) >= actionBatch {
+			if err := r.apply(ctx, mb, sess, owed); err != nil {
+				return err
+			}
+			owed = owed[:0]
+		}
+	}
+	return r.apply(ctx, mb, sess, owed)
+}
+
+func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Session, m mailbox.Message) (store.Saved, error) {
+	raw, err := sess.Fetch(ctx, m)
+	if err != nil {
+		return store.Saved{}, err
+	}
+	return r.DB.Tickets().Save(ctx, store.Fetched{
+		MailboxID: mb.ID, SourceKey: m.Key, Raw: raw, Parsed: ticket.Parse(raw),
+		Action: mb.AfterFetch,
+		Cursor: &store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: m.Cursor.UIDValidity, LastUID: m.Cursor.LastUID},
+	})
+}
+
+// settle applies the actions owed for messages stored by an earlier pass
+// that stopped before the server confirmed them.
+func (r *Runner) settle(ctx context.Context, mb store.Mailbox, sess mailbox.Session, prefix string) error {
+	pending, err := r.DB.Tickets().Pending(ctx, mb.ID, prefix)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	byAction := map[string][]string{}
+	for _, p := range pending {
+		byAction[p.Action] = append(byAction[p.Action], p.SourceKey)
+	}
+	for action, keys := range byAction {
+		if err := r.applyAction(ctx, mb, sess, action, keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) apply(ctx context.Context, mb store.Mailbox, sess mailbox.Session, keys []string) error {
+	if len(keys) == 0 || mb.AfterFetch == store.ActionKeep {
+		return nil
+	}
+	return r.applyAction(ctx, mb, sess, mb.AfterFetch, keys)
+}
+
+func (r *Runner) applyAction(ctx context.Context, mb store.Mailbox, sess mailbox.Session, action string, keys []string) error {
+	if err := sess.Apply(ctx, mailbox.Action(action), mb.MoveToFolder, keys); err != nil {
+		return fmt.Errorf("after_fetch %s (messages are stored; the action is retried next run): %w", action, err)
+	}
+	return r.DB.Tickets().MarkDone(ctx, mb.ID, keys)
+}
+
+func keysOf(msgs []mailbox.Message) []string {
+	keys := make([]string, len(msgs))
+	for i, m := range msgs {
+		keys[i] = m.Key
+	}
+	return keys
+}
