@@ -35,7 +35,7 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	log.Info("mailbox done",
 		"fetched", run.MessagesFetched, "tickets_created", run.TicketsCreated,
 		"appended", run.MessagesAppended, "skipped", run.MessagesSkipped,
-		"duration", r.now().Sub(start).Round(time.Millisecond), "ok", err == nil)
+		"duration_ms", r.now().Sub(start).Milliseconds(), "ok", err == nil)
 	return run, err
 }
 

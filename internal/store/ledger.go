@@ -17,7 +17,7 @@ const (
 // fetchedMessage is a row of fetched_messages: every source key the fetcher
 // has taken from a mailbox, and whether the after-fetch action is done.
 type fetchedMessage struct {
-	MailboxID       int64 `gorm:"primaryKey"`
+	MailboxID       int64  `gorm:"primaryKey"`
 	SourceKey       string `gorm:"primaryKey"`
 	TicketMessageID *int64
 	Outcome         string

@@ -19,41 +19,41 @@ const (
 // secrets, so String and GoString print only its id and name: a mailbox
 // formatted into a log line or an error never leaks a token.
 type Mailbox struct {
-	ID                     int64 `gorm:"primaryKey"`
-	Name                   string
-	Protocol               string
-	Host                   string
-	Port                   int
-	UseSSL                 bool `gorm:"column:use_ssl"`
-	StartTLS               bool `gorm:"column:starttls"`
-	Username               string
-	AuthType               string
-	Password               string
-	OAuthProvider          string `gorm:"column:oauth_provider"`
-	OAuthGrant             string `gorm:"column:oauth_grant"`
-	TenantID               string
-	ClientID               string
-	ClientSecret           string
-	RedirectURL            string
-	Scopes                 string
-	AuthorityURL           string
-	AuthURL                string
-	TokenURL               string
-	RefreshToken           string
-	AccessToken            string
-	AccessTokenExpiresAt   time.Time
-	RefreshBeforeSeconds   int
-	ClientSecretExpiresAt  time.Time
-	Folder                 string
-	AfterFetch             string
-	MoveToFolder           string
-	Enabled                bool
-	Status                 string
-	LastError              string
-	LastErrorAt            time.Time
-	LastSuccessAt          time.Time
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	ID                    int64 `gorm:"primaryKey"`
+	Name                  string
+	Protocol              string
+	Host                  string
+	Port                  int
+	UseSSL                bool `gorm:"column:use_ssl"`
+	StartTLS              bool `gorm:"column:starttls"`
+	Username              string
+	AuthType              string
+	Password              string
+	OAuthProvider         string `gorm:"column:oauth_provider"`
+	OAuthGrant            string `gorm:"column:oauth_grant"`
+	TenantID              string
+	ClientID              string
+	ClientSecret          string
+	RedirectURL           string
+	Scopes                string
+	AuthorityURL          string
+	AuthURL               string
+	TokenURL              string
+	RefreshToken          string
+	AccessToken           string
+	AccessTokenExpiresAt  time.Time
+	RefreshBeforeSeconds  int
+	ClientSecretExpiresAt time.Time
+	Folder                string
+	AfterFetch            string
+	MoveToFolder          string
+	Enabled               bool
+	Status                string
+	LastError             string
+	LastErrorAt           time.Time
+	LastSuccessAt         time.Time
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // TableName maps Mailbox to the mailboxes table.

@@ -54,10 +54,14 @@ func (s *Runs) Start(ctx context.Context, mailboxID int64) (*Run, error) {
 func (s *Runs) Finish(ctx context.Context, r *Run) error {
 	now := s.db.now()
 	r.FinishedAt = &now
-	err := s.db.gorm.WithContext(ctx).Model(r).Select(
-		"finished_at", "messages_fetched", "tickets_created",
-		"messages_appended", "messages_skipped", "error",
-	).Updates(r).Error
+	var errText any // NULL, not '', when the run succeeded
+	if r.Error != "" {
+		errText = r.Error
+	}
+	err := s.db.gorm.WithContext(ctx).Model(&Run{}).Where("id = ?", r.ID).Updates(map[string]any{
+		"finished_at": now, "messages_fetched": r.MessagesFetched, "tickets_created": r.TicketsCreated,
+		"messages_appended": r.MessagesAppended, "messages_skipped": r.MessagesSkipped, "error": errText,
+	}).Error
 	if err != nil {
 		return fmt.Errorf("finish fetch run %d: %w", r.ID, err)
 	}

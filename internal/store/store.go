@@ -41,6 +41,7 @@ const sqliteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 type DB struct {
 	gorm    *gorm.DB
 	dialect string
+	url     string
 	// Now is the clock for the timestamps the fetcher writes.
 	Now func() time.Time
 }
@@ -64,7 +65,7 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
-	db := &DB{gorm: g, dialect: dialect, Now: time.Now}
+	db := &DB{gorm: g, dialect: dialect, url: rawURL, Now: time.Now}
 	if err := db.configurePool(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -118,6 +119,10 @@ func Redact(rawURL string) string {
 	}
 	return u.String()
 }
+
+// URL is the URL the database was opened with. It may hold a password:
+// print it through Redact.
+func (db *DB) URL() string { return db.url }
 
 // Dialect reports Postgres or SQLite.
 func (db *DB) Dialect() string { return db.dialect }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"fmt"
 	"time"
 )
 
@@ -77,3 +79,31 @@ type TicketAttachment struct {
 
 // TableName maps TicketAttachment to the ticket_attachments table.
 func (TicketAttachment) TableName() string { return "ticket_attachments" }
+
+// TicketSummary is a ticket with its message and attachment counts, for
+// listings.
+type TicketSummary struct {
+	ID             int64
+	Subject        string
+	RequesterEmail string
+	RequesterName  string
+	Status         string
+	Messages       int
+	Attachments    int
+}
+
+// Summaries lists a mailbox's tickets, oldest first.
+func (s *Tickets) Summaries(ctx context.Context, mailboxID int64) ([]TicketSummary, error) {
+	var out []TicketSummary
+	err := s.db.gorm.WithContext(ctx).Raw(`
+		SELECT t.id, t.subject, t.requester_email, t.requester_name, t.status,
+		       (SELECT count(*) FROM ticket_messages m WHERE m.ticket_id = t.id) AS messages,
+		       (SELECT count(*) FROM ticket_attachments a
+		          JOIN ticket_messages m ON m.id = a.ticket_message_id
+		         WHERE m.ticket_id = t.id) AS attachments
+		  FROM tickets t WHERE t.mailbox_id = ? ORDER BY t.id`, mailboxID).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list tickets of mailbox %d: %w", mailboxID, err)
+	}
+	return out, nil
+}

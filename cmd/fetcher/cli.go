@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+)
+
+// exit codes
+const (
+	exitOK     = 0
+	exitFailed = 1 // a mailbox failed, or the command did
+	exitUsage  = 2 // bad flags or settings
+)
+
+// Main is the program: main() builds one with the real environment, tests
+// build one with buffers and a map of variables.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+const usage = `fetcher turns OAuth-protected mailboxes into tickets.
+
+Usage:
+  fetcher run [--once] [flags]   fetch every enabled mailbox, every --interval (default 10m), or once
+  fetcher migrate [--down]       apply the database schema (or revert the newest step)
+  fetcher demo [--keep-db]       run passes against built-in IMAP and token servers and print the tickets
+  fetcher help                   show this text
+
+Settings come from flags or the environment: DATABASE_URL (postgres://… or
+sqlite:PATH; default sqlite:fetcher.db), FETCHER_INTERVAL, FETCHER_LOG_FORMAT,
+FETCHER_LOG_LEVEL, FETCHER_CA_FILE, FETCHER_MAILBOX_TIMEOUT, FETCHER_AUTO_MIGRATE.
+Run "fetcher COMMAND --help" for a command's flags.
+`
+
+// Run runs the command named by args[0] and returns the exit status.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return exitUsage
+	}
+	cmds := map[string]func(context.Context, []string) error{
+		"run":     m.runCmd,
+		"migrate": m.migrateCmd,
+		"demo":    m.demoCmd,
+	}
+	cmd, ok := cmds[args[0]]
+	switch {
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return exitOK
+	case !ok:
+		fmt.Fprintf(m.Stderr, "fetcher: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	return m.exitCode(cmd(ctx, args[1:]))
+}
+
+// usageError is a mistake in flags or settings.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+
+// errMailboxesFailed is returned by `run --once` when any mailbox failed;
+// the failures themselves are already logged and on the mailbox rows.
+var errMailboxesFailed = errors.New("some mailboxes failed; see the log above or mailboxes.last_error")
+
+func (m *Main) exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(m.Stderr, "fetcher: %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(m.Stderr, "fetcher: %v\n", err)
+	return exitFailed
+}
+
+// config loads the defaults, the environment and the command's flags.
+func (m *Main) config(name string, args []string, extra func(*flag.FlagSet, *Config)) (Config, error) {
+	cfg := DefaultConfig()
+	if err := cfg.fromEnv(m.Getenv); err != nil {
+		return cfg, &usageError{err}
+	}
+	fs := flag.NewFlagSet("fetcher "+name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	cfg.registerFlags(fs)
+	if extra != nil {
+		extra(fs, &cfg)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, &usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return cfg, &usageError{fmt.Errorf("%s takes no arguments, got %q", name, fs.Args())}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, &usageError{err}
+	}
+	return cfg, nil
+}
+
+func (m *Main) logger(cfg Config) *slog.Logger {
+	return newLogger(m.Stderr, cfg.LogFormat, cfg.LogLevel)
+}

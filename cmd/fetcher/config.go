@@ -1,0 +1,140 @@
+package main
+
+import (
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is every setting of the fetcher. Defaults come from
+// DefaultConfig, then FETCHER_* (and DATABASE_URL) environment variables,
+// then flags.
+type Config struct {
+	// DatabaseURL: postgres://… for Postgres; sqlite:PATH or "" for the
+	// embedded database (fetcher.db in the working directory).
+	DatabaseURL string
+	// Interval between passes of `run`.
+	Interval time.Duration
+	// MailboxTimeout bounds one mailbox's part of a pass.
+	MailboxTimeout time.Duration
+	// AutoMigrate applies pending migrations when `run` starts.
+	AutoMigrate bool
+	// LogFormat is "text", "json" or "auto" (text on a terminal).
+	LogFormat string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// CAFile names PEM certificates to trust for mail servers, in addition
+	// to the system's (private servers with an in-house CA).
+	CAFile string
+}
+
+// DefaultConfig returns the settings used when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		Interval:       10 * time.Minute,
+		MailboxTimeout: 10 * time.Minute,
+		AutoMigrate:    true,
+		LogFormat:      "auto",
+		LogLevel:       "info",
+	}
+}
+
+// fromEnv applies environment variables on top of c.
+func (c *Config) fromEnv(getenv func(string) string) error {
+	var errs []error
+	setString(&c.DatabaseURL, getenv("DATABASE_URL"))
+	setString(&c.DatabaseURL, getenv("FETCHER_DATABASE_URL"))
+	errs = append(errs, setDuration(&c.Interval, "FETCHER_INTERVAL", getenv))
+	errs = append(errs, setDuration(&c.MailboxTimeout, "FETCHER_MAILBOX_TIMEOUT", getenv))
+	errs = append(errs, setBool(&c.AutoMigrate, "FETCHER_AUTO_MIGRATE", getenv))
+	setString(&c.LogFormat, getenv("FETCHER_LOG_FORMAT"))
+	setString(&c.LogLevel, getenv("FETCHER_LOG_LEVEL"))
+	setString(&c.CAFile, getenv("FETCHER_CA_FILE"))
+	return errors.Join(errs...)
+}
+
+// registerFlags binds the flags shared by the commands that use the
+// database to c.
+func (c *Config) registerFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DatabaseURL, "database", c.DatabaseURL, "database URL: postgres://… or sqlite:PATH (env DATABASE_URL; default sqlite:fetcher.db)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text, json or auto (env FETCHER_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env FETCHER_LOG_LEVEL)")
+}
+
+func (c *Config) registerRunFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between passes (env FETCHER_INTERVAL)")
+	fs.DurationVar(&c.MailboxTimeout, "mailbox-timeout", c.MailboxTimeout, "longest time one mailbox may take in a pass (env FETCHER_MAILBOX_TIMEOUT)")
+	fs.BoolVar(&c.AutoMigrate, "migrate", c.AutoMigrate, "apply pending migrations at start (env FETCHER_AUTO_MIGRATE)")
+	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CAs to trust for mail servers (env FETCHER_CA_FILE)")
+}
+
+// Validate names the setting that is wrong.
+func (c *Config) Validate() error {
+	switch {
+	case c.Interval < time.Second:
+		return fmt.Errorf("interval %s is too short: use at least 1s (FETCHER_INTERVAL / --interval)", c.Interval)
+	case c.MailboxTimeout < time.Second:
+		return fmt.Errorf("mailbox timeout %s is too short (FETCHER_MAILBOX_TIMEOUT / --mailbox-timeout)", c.MailboxTimeout)
+	case c.LogFormat != "auto" && c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("log format %q: use text, json or auto (FETCHER_LOG_FORMAT / --log-format)", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+// rootCAs returns the system pool plus CAFile, or nil for the system's.
+func (c *Config) rootCAs() (*x509.CertPool, error) {
+	if c.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file (FETCHER_CA_FILE / --ca-file): %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate", c.CAFile)
+	}
+	return pool, nil
+}
+
+func setString(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+func setDuration(dst *time.Duration, name string, getenv func(string) string) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: want a duration like 10m or 90s", name, v)
+	}
+	*dst = d
+	return nil
+}
+
+func setBool(dst *bool, name string, getenv func(string) string) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: want true or false", name, v)
+	}
+	*dst = b
+	return nil
+}

@@ -1,0 +1,22 @@
+// Command fetcher turns OAuth-protected mailboxes into ticket rows.
+//
+//	fetcher run [--once]   fetch every enabled mailbox (every 10 minutes, or once)
+//	fetcher migrate        apply the database schema
+//	fetcher demo           run one pass against built-in servers and print the tickets
+//
+// See README.md and docs/ for setup.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	os.Exit(m.Run(ctx, os.Args[1:]))
+}

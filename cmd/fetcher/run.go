@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fetcherhq/fetcher/internal/fetch"
+	"github.com/fetcherhq/fetcher/internal/mailbox"
+	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/store"
+)
+
+func (m *Main) runCmd(ctx context.Context, args []string) error {
+	var once bool
+	cfg, err := m.config("run", args, func(fs *flag.FlagSet, c *Config) {
+		c.registerRunFlags(fs)
+		fs.BoolVar(&once, "once", false, "make one pass and exit: status 1 when any mailbox failed (for cron and Kubernetes CronJobs)")
+	})
+	if err != nil {
+		return err
+	}
+	log := m.logger(cfg)
+	db, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	runner, err := newRunner(cfg, db, log)
+	if err != nil {
+		return &usageError{err}
+	}
+	if once {
+		return m.passOnce(ctx, runner)
+	}
+	return loop(ctx, runner, cfg.Interval, log)
+}
+
+// openDatabase connects and brings the schema up to date (or, with
+// auto-migrate off, refuses to run on an old schema).
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("database opened", "dialect", db.Dialect(), "url", displayURL(cfg.DatabaseURL))
+	if cfg.AutoMigrate {
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.Info("schema migrated", "applied", applied)
+		}
+		return db, nil
+	}
+	pending, err := db.PendingMigrations(ctx)
+	if err == nil && len(pending) > 0 {
+		err = fmt.Errorf("the database schema is behind (%v pending): run `fetcher migrate`", pending)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func displayURL(u string) string {
+	if u == "" {
+		return "sqlite:" + store.DefaultSQLitePath
+	}
+	return store.Redact(u)
+}
+
+func newRunner(cfg Config, db *store.DB, log *slog.Logger) (*fetch.Runner, error) {
+	pool, err := cfg.rootCAs()
+	if err != nil {
+		return nil, err
+	}
+	var mopts mailbox.Options
+	if pool != nil {
+		mopts.TLSConfig = &tls.Config{RootCAs: pool}
+	}
+	return &fetch.Runner{
+		DB: db, Logger: log, Mailbox: &mopts, MailboxTimeout: cfg.MailboxTimeout,
+		OAuth: &oauth.Client{Logger: log},
+	}, nil
+}
+
+func (m *Main) passOnce(ctx context.Context, runner *fetch.Runner) error {
+	sum, err := runner.RunOnce(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, summaryLine(sum))
+	if !sum.OK() {
+		return errMailboxesFailed
+	}
+	return nil
+}
+
+func summaryLine(sum fetch.Summary) string {
+	var fetched, created, appended, skipped int
+	for _, r := range sum.Runs {
+		fetched += r.MessagesFetched
+		created += r.TicketsCreated
+		appended += r.MessagesAppended
+		skipped += r.MessagesSkipped
+	}
+	return fmt.Sprintf("%d mailboxes, %d failed: %d messages fetched, %d tickets created, %d replies threaded, %d skipped",
+		sum.Mailboxes, len(sum.Failed), fetched, created, appended, skipped)
+}
+
+// loop runs a pass every interval, measured from the start of one pass to
+// the start of the next, until ctx ends. A pass that fails as a whole (the
+// database is down) is logged and tried again at the next tick.
+func loop(ctx context.Context, runner *fetch.Runner, interval time.Duration, log *slog.Logger) error {
+	log.Info("fetcher started", "interval", interval)
+	for {
+		start := time.Now()
+		sum, err := runner.RunOnce(ctx)
+		if ctx.Err() != nil {
+			log.Info("fetcher stopped", "reason", context.Cause(ctx))
+			return nil
+		}
+		if err != nil {
+			log.Error("pass failed", "error", err)
+		} else {
+			log.Info("pass done", "summary", summaryLine(sum), "duration_ms", time.Since(start).Milliseconds())
+		}
+		wait := time.NewTimer(max(interval-time.Since(start), 0))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			log.Info("fetcher stopped", "reason", context.Cause(ctx))
+			return nil
+		case <-wait.C:
+		}
+	}
+}
