@@ -14,7 +14,7 @@ import (
 func Classify(mb store.Mailbox, err error) (status, message string) {
 	switch {
 	case errors.Is(err, errNoRefreshToken):
-		return store.StatusNeedsReauth, "no refresh token is stored for this mailbox. Do this: run `fetcher authorize " + mb.Name + "`, or paste a refresh token into mailboxes.refresh_token"
+		return store.StatusNeedsReauth, "no refresh token is stored for mailbox " + mb.Name + ". Do this: get one by signing in once (docs/microsoft365.md, \"Get a refresh token\") and store it in mailboxes.refresh_token"
 	case oauth.NeedsReauth(err):
 		return store.StatusNeedsReauth, err.Error()
 	case mailbox.IsAuth(err):

@@ -85,6 +85,11 @@ func loginError(err error, mech, user string, challenge []byte) error {
 		return nil
 	}
 	var ie *imap.Error
+	if errors.As(err, &ie) && ie.Code == imap.ResponseCodeUnavailable {
+		// RFC 5530: the server's authentication backend is down; nothing is
+		// wrong with the credentials.
+		return &NetError{Op: mech + " login", Err: err}
+	}
 	if errors.As(err, &ie) {
 		return &AuthError{
 			Mechanism: mech, Username: user,

@@ -30,8 +30,15 @@ type testBundle struct {
 
 func setup(t *testing.T, security string) *testBundle {
 	t.Helper()
+	return setupWith(t, mailboxtest.IMAPOptions{Security: security})
+}
+
+func setupWith(t *testing.T, opts mailboxtest.IMAPOptions) *testBundle {
+	t.Helper()
+	security := opts.Security
 	srv, err := mailboxtest.StartIMAP(mailboxtest.IMAPOptions{
 		Security:   security,
+		NoMove:     opts.NoMove,
 		CheckToken: func(u, tok string) bool { return u == user && tok == goodToken },
 	})
 	require.NoError(t, err)
@@ -98,28 +105,53 @@ func TestIMAPListFetchApply(t *testing.T) {
 
 func TestIMAPMoveAndDelete(t *testing.T) {
 	t.Parallel()
-	b := setup(t, "tls")
-	for i := 1; i <= 3; i++ {
-		_, err := b.srv.Deliver(user, "INBOX", message(i))
-		require.NoError(t, err)
+	for _, noMove := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noMove=%v", noMove), func(t *testing.T) {
+			t.Parallel()
+			b := setupWith(t, mailboxtest.IMAPOptions{Security: "tls", NoMove: noMove})
+			for i := 1; i <= 3; i++ {
+				_, err := b.srv.Deliver(user, "INBOX", message(i))
+				require.NoError(t, err)
+			}
+			require.NoError(t, b.srv.CreateFolder(user, "Done"))
+			s := open(t, b)
+			ctx := context.Background()
+			list, err := s.List(ctx, mailbox.Cursor{})
+			require.NoError(t, err)
+
+			require.NoError(t, s.Apply(ctx, mailbox.Move, "Done", []string{list.Messages[0].Key}))
+			require.NoError(t, s.Apply(ctx, mailbox.Delete, "", []string{list.Messages[1].Key}))
+			// Applying again, or to a key of another folder, is harmless.
+			require.NoError(t, s.Apply(ctx, mailbox.Delete, "", []string{list.Messages[1].Key, "imap:Other:1:3"}))
+
+			require.Len(t, folderFlags(t, b, "INBOX"), 1)
+			require.Len(t, folderFlags(t, b, "Done"), 1)
+
+			err = s.Apply(ctx, mailbox.Move, "Missing", []string{list.Messages[2].Key})
+			require.Error(t, err, "move to a missing folder must fail")
+			require.Len(t, folderFlags(t, b, "INBOX"), 1, "a failed move must not delete the message")
+		})
 	}
-	require.NoError(t, b.srv.CreateFolder(user, "Done"))
-	s := open(t, b)
-	ctx := context.Background()
-	list, err := s.List(ctx, mailbox.Cursor{})
+}
+
+// TestGoIMAPMoveFallbackLosesMail proves why imapSession.move does not use
+// imapclient.Move on servers without MOVE: go-imap pipelines COPY, STORE
+// \Deleted and EXPUNGE, so when COPY fails the message is deleted anyway.
+// See docs/decisions/0002-imap-move-without-move-extension.md.
+func TestGoIMAPMoveFallbackLosesMail(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, mailboxtest.IMAPOptions{Security: "tls", NoMove: true})
+	_, err := b.srv.Deliver(user, "INBOX", message(1))
 	require.NoError(t, err)
-
-	require.NoError(t, s.Apply(ctx, mailbox.Move, "Done", []string{list.Messages[0].Key}))
-	require.NoError(t, s.Apply(ctx, mailbox.Delete, "", []string{list.Messages[1].Key}))
-	// Applying again, or to a key of another folder, is harmless.
-	require.NoError(t, s.Apply(ctx, mailbox.Delete, "", []string{list.Messages[1].Key, "imap:Other:1:3"}))
-
-	require.Len(t, folderFlags(t, b, "INBOX"), 1)
-	require.Len(t, folderFlags(t, b, "Done"), 1)
-
-	err = s.Apply(ctx, mailbox.Move, "Missing", []string{list.Messages[2].Key})
-	require.Error(t, err, "move to a missing folder must fail")
-	require.Len(t, folderFlags(t, b, "INBOX"), 1, "a failed move must not delete the message")
+	c, err := imapclient.DialTLS(b.srv.Addr, &imapclient.Options{TLSConfig: &tls.Config{RootCAs: b.srv.Cert.Pool}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Login(user, "secret-password").Wait())
+	_, err = c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	_, err = c.Move(imap.UIDSetNum(1), "Missing").Wait()
+	require.Error(t, err, "COPY to a missing folder fails")
+	require.Empty(t, folderFlags(t, b, "INBOX"), "go-imap's fallback deleted the message although COPY failed")
 }
 
 func TestIMAPUIDValidityChange(t *testing.T) {

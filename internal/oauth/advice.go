@@ -7,7 +7,7 @@ import (
 
 // Advice texts that recur.
 const (
-	doAuthorize = "authorize the mailbox again (fetcher authorize <mailbox>)"
+	doAuthorize = "sign in to the mailbox again and store the new refresh token in mailboxes.refresh_token (docs/microsoft365.md, \"Get a refresh token\")"
 	doRetry     = "nothing; the worker retries with backoff and keeps the stored tokens"
 	doSupport   = "nothing yet; the worker retries with backoff. If it persists, " +
 		"give the ids below to the provider's support"

@@ -82,7 +82,7 @@ func TestLoggerFields(t *testing.T) {
 
 	line := logs.String()
 	for _, key := range []string{`"provider":"microsoft"`, `"token_host":"127.0.0.1:`,
-		`"grant":"refresh_token"`, `"client_request_id":"`, `"outcome":"ok"`, `"duration":`} {
+		`"grant":"refresh_token"`, `"client_request_id":"`, `"outcome":"ok"`, `"duration_ms":`} {
 		require.Contains(t, line, key)
 	}
 	require.Equal(t, 9, strings.Count(line, `":`), "log line has unexpected keys: %s", line)

@@ -29,6 +29,9 @@ type IMAPOptions struct {
 	CheckToken TokenChecker
 	// Debug receives the server's protocol trace.
 	Debug io.Writer
+	// NoMove makes the server an IMAP4rev1 one without MOVE (RFC 6851), as
+	// some older servers are, so clients must COPY, flag and expunge.
+	NoMove bool
 }
 
 // IMAPServer is an in-process IMAP4rev2 server holding mail in memory.
@@ -57,9 +60,13 @@ func StartIMAP(opts IMAPOptions) (*IMAPServer, error) {
 	}
 	s := &IMAPServer{Cert: cert, opts: opts, mem: imapmemserver.New(), users: map[string]*imapmemserver.User{}}
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapMove: {}, imap.CapUIDPlus: {}}
+	if opts.NoMove {
+		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
+	}
 	srvOpts := &imapserver.Options{
 		NewSession:   s.newSession,
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapMove: {}, imap.CapUIDPlus: {}},
+		Caps:         caps,
 		InsecureAuth: opts.Security == "plain",
 		DebugWriter:  opts.Debug,
 		// Clients hanging up mid-command are normal in fault tests; keep

@@ -1,0 +1,100 @@
+package fetch_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fetcherhq/fetcher/internal/mailbox"
+	"github.com/fetcherhq/fetcher/internal/mailbox/mailboxtest"
+	"github.com/fetcherhq/fetcher/internal/store"
+	"github.com/fetcherhq/fetcher/internal/store/storetest"
+)
+
+// startDovecot starts a real Dovecot whose XOAUTH2 logins are checked
+// against b's token endpoint. CI installs Dovecot and sets
+// FETCHER_REQUIRE_DOVECOT=1, so there a missing Dovecot fails the test.
+func startDovecot(t *testing.T, b *testBundle) *mailboxtest.Dovecot {
+	t.Helper()
+	introspect := httptest.NewServer(mailboxtest.IntrospectionHandler(b.tokens.AccessTokenUser))
+	t.Cleanup(introspect.Close)
+	d, err := mailboxtest.StartDovecot(mailboxtest.DovecotOptions{
+		IntrospectionURL: introspect.URL,
+		Passwords:        map[string]string{"pw@example.com": "correct horse"},
+	})
+	if errors.Is(err, mailboxtest.ErrNoDovecot) && os.Getenv("FETCHER_REQUIRE_DOVECOT") == "" {
+		t.Skip(err) // CI sets FETCHER_REQUIRE_DOVECOT, so it never skips there
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close() })
+	b.runner.Mailbox.TLSConfig = &tls.Config{RootCAs: d.Cert.Pool}
+	return d
+}
+
+func TestDovecotIMAPEndToEnd(t *testing.T) {
+	t.Parallel()
+	db := storetest.Postgres(t)
+	b := setup(t, db)
+	d := startDovecot(t, b)
+	ctx := context.Background()
+	const user = "helpdesk@example.com"
+	for i := 1; i <= 3; i++ {
+		require.NoError(t, d.Deliver(user, []byte(mail(i, ""))))
+	}
+	rt := b.tokens.IssueRefreshToken(clientID, user)
+	id := b.addMailbox(t, "Dovecot", user, rt)
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET port = ? WHERE id = ?", d.Ports["imaps"], id))
+	// The same mailbox over STARTTLS on port 143 must read the same folder
+	// without doubling anything.
+	sum, err := b.runner.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, sum.OK(), "RunOnce() failed: %v\n%s", sum.Failed, d.Log())
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET port = ?, use_ssl = false, starttls = true WHERE id = ?", d.Ports["imap"], id))
+	require.NoError(t, d.Deliver(user, []byte(mail(4, ""))))
+	sum, err = b.runner.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, sum.OK(), "RunOnce() over STARTTLS failed: %v\n%s", sum.Failed, d.Log())
+
+	require.Equal(t, int64(4), count(t, db, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", id))
+	var raw []byte
+	require.NoError(t, db.QueryRow(ctx, "SELECT raw FROM ticket_messages WHERE message_id = '<q2@example.org>'", nil, &raw))
+	require.Equal(t, mail(2, ""), string(raw), "raw must be the delivered bytes")
+}
+
+func TestDovecotRefusedToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t, storetest.SQLite(t))
+	d := startDovecot(t, b)
+	// A token Dovecot's introspection rejects: the server sends the
+	// XOAUTH2 error challenge, our client answers it, and the refusal comes
+	// back as an AuthError with the server's words.
+	_, err := mailbox.Open(context.Background(), mailbox.Account{
+		Protocol: "imap", Host: "127.0.0.1", Port: d.Ports["imaps"], Security: mailbox.TLS,
+		Username: "helpdesk@example.com", AccessToken: "revoked-token",
+	}, b.runner.Mailbox)
+	require.Error(t, err)
+	require.True(t, mailbox.IsAuth(err), "IsAuth(%v) = false\n%s", err, d.Log())
+	require.NotContains(t, err.Error(), "revoked-token")
+}
+
+func TestDovecotPasswordLogin(t *testing.T) {
+	t.Parallel()
+	b := setup(t, storetest.SQLite(t))
+	d := startDovecot(t, b)
+	require.NoError(t, d.Deliver("pw@example.com", []byte(mail(1, ""))))
+	ctx := context.Background()
+	require.NoError(t, b.db.Exec(ctx, `INSERT INTO mailboxes (name, protocol, host, port, username, auth_type, password, after_fetch)
+		VALUES ('pw', 'imap', '127.0.0.1', ?, 'pw@example.com', 'password', 'correct horse', 'delete')`, d.Ports["imaps"]))
+	sum, err := b.runner.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, sum.OK(), "RunOnce() failed: %v\n%s", sum.Failed, d.Log())
+	require.Equal(t, 1, sum.Runs[0].TicketsCreated)
+	mb, err := b.db.Mailboxes().GetByName(ctx, "pw")
+	require.NoError(t, err)
+	require.Equal(t, store.StatusActive, mb.Status)
+}
