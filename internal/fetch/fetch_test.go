@@ -286,3 +286,28 @@ func seenCount(t *testing.T, b *testBundle, user string) int {
 	require.NoError(t, err)
 	return len(data.AllUIDs())
 }
+
+func TestShutdownMidPassLeavesStatusAlone(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	b := setup(t, db)
+	const user = "slow@example.com"
+	id := b.addMailbox(t, "Slow", user, b.tokens.IssueRefreshToken(clientID, user))
+	b.deliver(t, user, mail(1, ""))
+	b.tokens.FailNext(oauthtest.Slow(5 * time.Second))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel) // SIGTERM while the token request hangs
+	start := time.Now()
+	_, err := b.runner.RunOnce(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, time.Since(start), 4*time.Second, "shutdown must not wait for the slow request")
+
+	mb, err := db.Mailboxes().Get(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, store.StatusActive, mb.Status, "a shutdown is not the mailbox's failure")
+	require.Empty(t, mb.LastError)
+	var runErr string
+	require.NoError(t, db.QueryRow(context.Background(), "SELECT error FROM fetch_runs WHERE mailbox_id = ?", []any{id}, &runErr))
+	require.Contains(t, runErr, "interrupted")
+	require.Equal(t, int64(0), count(t, db, "SELECT count(*) FROM ticket_messages"))
+}

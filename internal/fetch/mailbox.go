@@ -12,6 +12,10 @@ import (
 	"github.com/fetcherhq/fetcher/internal/ticket"
 )
 
+// errInterrupted marks a mailbox stopped because the fetcher is shutting
+// down: not the mailbox's fault.
+var errInterrupted = errors.New("interrupted: the fetcher was stopping")
+
 // FetchMailbox runs one mailbox's part of a pass and records the outcome: a
 // fetch_runs row, and the mailbox's status, last_error and
 // last_success_at. The returned run is nil only when even the fetch_runs
@@ -26,6 +30,13 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	}
 	mctx, cancel := context.WithTimeout(ctx, r.mailboxTimeout())
 	err = r.fetch(mctx, mb, run)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		err = fmt.Errorf("%w: %w", errInterrupted, err)
+	case err != nil && mctx.Err() != nil:
+		err = fmt.Errorf("took longer than %s (FETCHER_MAILBOX_TIMEOUT); the %d messages stored are kept and the rest follow next pass: %w",
+			r.mailboxTimeout(), run.MessagesFetched, err)
+	}
 	cancel()
 	// The outcome is recorded even when ctx was cancelled mid-pass (a
 	// SIGTERM): the admin must see where the mailbox stands.
@@ -41,9 +52,15 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 
 func (r *Runner) record(ctx context.Context, log *slog.Logger, mb store.Mailbox, run *store.Run, err error) {
 	var rerr error
-	if err == nil {
+	switch {
+	case errors.Is(err, errInterrupted):
+		// The fetcher is shutting down: nothing is wrong with the mailbox,
+		// so its status stays as it was; the run says why it stopped.
+		run.Error = errInterrupted.Error()
+		log.Info("mailbox interrupted by shutdown", "fetched", run.MessagesFetched)
+	case err == nil:
 		rerr = r.DB.Mailboxes().RecordSuccess(ctx, mb.ID)
-	} else {
+	default:
 		status, msg := Classify(mb, err)
 		run.Error = msg
 		log.Warn("mailbox failed", "status", status, "error", msg)
