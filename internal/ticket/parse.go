@@ -1,0 +1,169 @@
+package ticket
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"net/textproto"
+	"strings"
+
+	"github.com/jhillyerd/enmime/v2"
+)
+
+// maxPartErrors caps the problems enmime keeps per part, so hostile input
+// cannot grow them without bound.
+const maxPartErrors = 20
+
+// parser recovers instead of failing where enmime allows it: malformed parts
+// are skipped and noted, a multipart without a boundary is read as one part,
+// and text with corrupt base64 keeps what decoded.
+var parser = enmime.NewParser(
+	enmime.SkipMalformedParts(true),
+	enmime.MultipartWOBoundaryAsSinglePart(true),
+	enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy),
+	enmime.MaxStoredPartErrors(maxPartErrors),
+)
+
+// Parse never fails and never panics: a broken message gives a Message with
+// ParseError set and as much as could be decoded (at least Size; headers if
+// readable). Raw is not copied into Message (the caller keeps it).
+func Parse(raw []byte) *Message {
+	m, err := safely(func() (*Message, error) { return parseMIME(raw) })
+	if err != nil {
+		m, _ = safely(func() (*Message, error) { return parseFallback(raw, err), nil })
+	}
+	if m == nil {
+		m = &Message{ParseError: "unreadable message"}
+	}
+	if len(raw) == 0 {
+		m.ParseError = "empty message"
+	}
+	m.finish(raw)
+	return m
+}
+
+// safely runs f and turns a panic into an error.
+func safely(f func() (*Message, error)) (m *Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("parser panic: %v", r)
+		}
+	}()
+	return f()
+}
+
+// parseMIME parses raw with enmime. An error means enmime gave up on the
+// message as a whole.
+func parseMIME(raw []byte) (*Message, error) {
+	env, err := readEnvelope(raw)
+	if err != nil {
+		return nil, err
+	}
+	var p problems
+	if lostParts(env) {
+		env = recoverParts(raw, env, &p)
+	}
+	h := header{fields: env.Root.Header, hint: textCharset(env.Root)}
+	m := &Message{}
+	fillHeader(m, h, &p)
+	m.BodyText = normalizeNewlines(env.Text)
+	m.BodyHTML = normalizeNewlines(env.HTML)
+	m.Attachments = attachments(env)
+	p.addEnmime(env.Errors)
+	m.ParseError = p.String()
+	return m, nil
+}
+
+// parseFallback reads the header and takes the rest as plain text, for
+// mail enmime cannot parse at all.
+func parseFallback(raw []byte, cause error) *Message {
+	var p problems
+	p.add("%v", cause)
+	br := bufio.NewReader(bytes.NewReader(raw))
+	fields, err := enmime.ReadHeader(br, discard{})
+	if err != nil {
+		p.add("read header: %v", err)
+	}
+	rest, _ := io.ReadAll(br)
+	h := header{fields: fields, hint: headerCharset(fields)}
+	m := &Message{}
+	fillHeader(m, h, &p)
+	m.BodyText = normalizeNewlines(decodeCharset(string(rest), h.hint))
+	m.ParseError = p.String()
+	return m
+}
+
+// fillHeader sets the Message fields that come from the top-level header.
+func fillHeader(m *Message, h header, p *problems) {
+	m.MessageID = messageID(h.raw("Message-ID"))
+	m.InReplyTo = h.raw("In-Reply-To")
+	m.References = h.raw("References")
+	if from := h.addresses("From"); len(from) > 0 {
+		m.FromEmail, m.FromName = from[0].Address, from[0].Name
+	}
+	m.To = formatAddresses(h.addresses("To"))
+	m.Cc = formatAddresses(h.addresses("Cc"))
+	m.Subject = h.text("Subject")
+	if d := h.raw("Date"); d != "" {
+		var ok bool
+		if m.SentAt, ok = parseDate(d); !ok {
+			p.add("date: cannot parse %q", d)
+		}
+	}
+	m.IsAutoReply = isAutoReply(h, m.FromEmail)
+	m.NoAutoResponse = m.IsAutoReply || noAutoResponse(h)
+}
+
+// textCharset returns the charset of the first text part, the best guess
+// for the charset of unencoded 8-bit header bytes.
+func textCharset(root *enmime.Part) string {
+	p := root.DepthMatchFirst(func(p *enmime.Part) bool {
+		return strings.HasPrefix(p.ContentType, "text/") && p.Charset != ""
+	})
+	if p == nil {
+		return ""
+	}
+	return p.Charset
+}
+
+// headerCharset returns the charset parameter of the Content-Type field.
+func headerCharset(fields textproto.MIMEHeader) string {
+	_, params, _ := mime.ParseMediaType(fields.Get("Content-Type"))
+	return params["charset"]
+}
+
+// finish sets Size and the synthetic Message-ID and cleans every string.
+func (m *Message) finish(raw []byte) {
+	m.Size = int64(len(raw))
+	if m.MessageID == "" {
+		m.MessageID = syntheticID(raw)
+	}
+	m.clean()
+}
+
+// syntheticID derives a stable Message-ID from the message bytes, so the
+// same mail fetched twice gets the same id. The .invalid TLD (RFC 2606)
+// cannot collide with a real id.
+func syntheticID(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "<" + hex.EncodeToString(sum[:16]) + "@fetcher.invalid>"
+}
+
+// clean applies clean to every string field.
+func (m *Message) clean() {
+	for _, s := range []*string{
+		&m.MessageID, &m.InReplyTo, &m.References, &m.FromEmail, &m.FromName,
+		&m.To, &m.Cc, &m.Subject, &m.BodyText, &m.BodyHTML, &m.ParseError,
+	} {
+		*s = clean(*s)
+	}
+	for i := range m.Attachments {
+		a := &m.Attachments[i]
+		a.Filename, a.ContentType = clean(a.Filename), clean(a.ContentType)
+		a.ContentID, a.SHA256 = clean(a.ContentID), clean(a.SHA256)
+	}
+}
