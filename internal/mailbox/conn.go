@@ -50,6 +50,19 @@ func (c *deadlineConn) extend() {
 	}
 }
 
+// SetDeadline, SetReadDeadline and SetWriteDeadline ignore their callers:
+// go-imap sets a read deadline when a response starts and clears it when the
+// response ends, which would wipe the command deadline and leave a client
+// waiting forever on a server that never answers. deadlineConn alone owns
+// the deadlines, through arm, disarm and extend.
+func (c *deadlineConn) SetDeadline(time.Time) error { return nil }
+
+// SetReadDeadline is ignored; see SetDeadline.
+func (c *deadlineConn) SetReadDeadline(time.Time) error { return nil }
+
+// SetWriteDeadline is ignored; see SetDeadline.
+func (c *deadlineConn) SetWriteDeadline(time.Time) error { return nil }
+
 func (c *deadlineConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
