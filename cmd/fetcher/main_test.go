@@ -71,12 +71,12 @@ func TestMigrateCommand(t *testing.T) {
 			env := map[string]string{"DATABASE_URL": url}
 			r := runMain(t, context.Background(), env, "migrate")
 			require.Equal(t, exitOK, r.code, r.stderr)
-			require.Contains(t, r.stdout, "3 migrations applied")
+			require.Contains(t, r.stdout, "4 migrations applied")
 			r = runMain(t, context.Background(), env, "migrate")
 			require.Contains(t, r.stdout, "0 migrations applied")
 			r = runMain(t, context.Background(), env, "migrate", "--down")
 			require.Equal(t, exitOK, r.code, r.stderr)
-			require.Contains(t, r.stdout, "reverted: 003_create_fetch_state")
+			require.Contains(t, r.stdout, "reverted: 004_add_mailbox_auth_state")
 		})
 	}
 }

@@ -67,6 +67,7 @@ func OAuthConfig(mb store.Mailbox) oauth.Config {
 		Provider: mb.OAuthProvider, Grant: mb.OAuthGrant, TenantID: mb.TenantID,
 		AuthorityURL: mb.AuthorityURL, AuthURL: mb.AuthURL, TokenURL: mb.TokenURL,
 		ClientID: mb.ClientID, ClientSecret: mb.ClientSecret, RedirectURL: mb.RedirectURL,
+		ClientCertificate: mb.ClientCertificate, ClientPrivateKey: mb.ClientPrivateKey,
 		Scopes: strings.Fields(mb.Scopes), Protocol: mb.Protocol,
 	}
 }

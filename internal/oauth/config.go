@@ -11,17 +11,21 @@ import (
 // Config is one mailbox's OAuth settings, as stored in the mailboxes table.
 // Field comments name the column.
 type Config struct {
-	Provider     string   // oauth_provider: Microsoft, Google or Custom
-	Grant        string   // oauth_grant: GrantRefreshToken (default) or GrantClientCredentials
-	TenantID     string   // tenant_id: Microsoft directory id or domain; default "common"
-	AuthorityURL string   // authority_url: Microsoft login host; default DefaultAuthority
-	AuthURL      string   // auth_url: custom provider's authorize endpoint
-	TokenURL     string   // token_url: custom provider's token endpoint
-	ClientID     string   // client_id
-	ClientSecret string   // client_secret: empty for public (desktop) clients
-	RedirectURL  string   // redirect_url: registered redirect URI (authorize flow only)
-	Scopes       []string // scopes; empty: DefaultScopes(Provider, Protocol, Grant)
-	Protocol     string   // "imap", "pop3" or "smtp": picks the default scopes
+	Provider     string // oauth_provider: Microsoft, Google or Custom
+	Grant        string // oauth_grant: GrantRefreshToken (default) or GrantClientCredentials
+	TenantID     string // tenant_id: Microsoft directory id or domain; default "common"
+	AuthorityURL string // authority_url: Microsoft login host; default DefaultAuthority
+	AuthURL      string // auth_url: custom provider's authorize endpoint
+	TokenURL     string // token_url: custom provider's token endpoint
+	ClientID     string // client_id
+	ClientSecret string // client_secret: empty for public (desktop) clients
+	// ClientCertificate and ClientPrivateKey (PEM) are a certificate
+	// credential: a signed client assertion (RFC 7523) replaces the secret.
+	ClientCertificate string   // client_certificate
+	ClientPrivateKey  string   // client_private_key
+	RedirectURL       string   // redirect_url: registered redirect URI (authorize flow only)
+	Scopes            []string // scopes; empty: DefaultScopes(Provider, Protocol, Grant)
+	Protocol          string   // "imap", "pop3" or "smtp": picks the default scopes
 }
 
 // ConfigError is a mailbox setting that cannot work. A person must fix the

@@ -34,6 +34,8 @@ type Mailbox struct {
 	TenantID              string
 	ClientID              string
 	ClientSecret          string
+	ClientCertificate     string // PEM certificate of a certificate credential
+	ClientPrivateKey      string // PEM private key of a certificate credential
 	RedirectURL           string
 	Scopes                string
 	AuthorityURL          string
@@ -52,6 +54,10 @@ type Mailbox struct {
 	LastError             string
 	LastErrorAt           time.Time
 	LastSuccessAt         time.Time
+	NextAttemptAt         time.Time
+	ConsecutiveFailures   int
+	ReauthFingerprint     string
+	Warning               string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
 }
