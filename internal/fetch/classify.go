@@ -2,17 +2,24 @@ package fetch
 
 import (
 	"errors"
+	"time"
 
 	"github.com/fetcherhq/fetcher/internal/mailbox"
 	"github.com/fetcherhq/fetcher/internal/oauth"
 	"github.com/fetcherhq/fetcher/internal/store"
 )
 
-// Classify turns a mailbox's failure into its status and the message an
+// classify turns a mailbox's failure into its status and the message an
 // admin reads in last_error: needs_reauth when a person must act on the
 // credentials, failing otherwise (retried every pass).
-func Classify(mb store.Mailbox, err error) (status, message string) {
+func classify(mb store.Mailbox, err error, now time.Time) (status, message string) {
+	var cfgErr *ConfigError
+	var oauthCfg *oauth.ConfigError
 	switch {
+	case errors.As(err, &cfgErr), errors.As(err, &oauthCfg):
+		return store.StatusFailing, err.Error()
+	case secretExpired(mb, err, now):
+		return store.StatusNeedsReauth, warning(mb, now) + ". The provider said: " + err.Error()
 	case errors.Is(err, errNoRefreshToken):
 		return store.StatusNeedsReauth, "no refresh token is stored for mailbox " + mb.Name + ". Do this: get one by signing in once (docs/microsoft365.md, \"Get a refresh token\") and store it in mailboxes.refresh_token"
 	case oauth.NeedsReauth(err):
@@ -21,6 +28,14 @@ func Classify(mb store.Mailbox, err error) (status, message string) {
 		return store.StatusNeedsReauth, err.Error() + ". Do this: " + loginAdvice(mb)
 	}
 	return store.StatusFailing, err.Error()
+}
+
+// secretExpired reports a refused client whose secret is past the expiry
+// the admin recorded: the likely cause, named first.
+func secretExpired(mb store.Mailbox, err error, now time.Time) bool {
+	var oe *oauth.Error
+	return errors.As(err, &oe) && oe.Code == "invalid_client" &&
+		!mb.ClientSecretExpiresAt.IsZero() && now.After(mb.ClientSecretExpiresAt)
 }
 
 // loginAdvice says what to check when the server refuses a login although

@@ -7,6 +7,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -73,8 +74,12 @@ func (r *Runner) mailboxTimeout() time.Duration {
 // Summary is the outcome of one pass.
 type Summary struct {
 	Mailboxes int
-	// Failed maps the id of each mailbox that failed to its error.
+	// Failed maps the id of each mailbox that failed, or that was not due
+	// because it is still failing, to its error.
 	Failed map[int64]error
+	// Waiting counts mailboxes skipped this pass: backing off, or parked
+	// until an admin changes their settings. They are also in Failed.
+	Waiting int
 	// Runs holds each mailbox's fetch_runs row, in mailbox order.
 	Runs []*store.Run
 }
@@ -94,6 +99,12 @@ func (r *Runner) RunOnce(ctx context.Context) (Summary, error) {
 	for _, mb := range boxes {
 		if ctx.Err() != nil {
 			break
+		}
+		if ok, why := due(mb, r.now()); !ok {
+			r.logger().Info("mailbox skipped", "mailbox_id", mb.ID, "mailbox", mb.Name, "status", mb.Status, "reason", why)
+			sum.Waiting++
+			sum.Failed[mb.ID] = errors.New(why)
+			continue
 		}
 		run, err := r.FetchMailbox(ctx, mb)
 		if run != nil {

@@ -37,7 +37,12 @@ type testBundle struct {
 
 func setup(t *testing.T, db *store.DB) *testBundle {
 	t.Helper()
-	tokens := oauthtest.NewServer(oauthtest.Options{})
+	return setupWith(t, db, oauthtest.Options{})
+}
+
+func setupWith(t *testing.T, db *store.DB, opts oauthtest.Options) *testBundle {
+	t.Helper()
+	tokens := oauthtest.NewServer(opts)
 	t.Cleanup(tokens.Close)
 	tokens.AddClient(clientID, clientSecret)
 	srv, err := mailboxtest.StartIMAP(mailboxtest.IMAPOptions{

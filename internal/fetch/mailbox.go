@@ -23,6 +23,7 @@ var errInterrupted = errors.New("interrupted: the fetcher was stopping")
 func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run, error) {
 	log := r.logger().With("mailbox_id", mb.ID, "mailbox", mb.Name)
 	start := r.now()
+	r.warn(ctx, log, mb)
 	run, err := r.DB.Runs().Start(ctx, mb.ID)
 	if err != nil {
 		log.Error("cannot record fetch run", "error", err)
@@ -61,16 +62,32 @@ func (r *Runner) record(ctx context.Context, log *slog.Logger, mb store.Mailbox,
 	case err == nil:
 		rerr = r.DB.Mailboxes().RecordSuccess(ctx, mb.ID)
 	default:
-		status, msg := Classify(mb, err)
-		run.Error = msg
-		log.Warn("mailbox failed", "status", status, "error", msg)
-		rerr = r.DB.Mailboxes().RecordFailure(ctx, mb.ID, status, msg)
+		f := failure(mb, err, r.now())
+		run.Error = f.Message
+		log.Warn("mailbox failed", "status", f.Status, "error", f.Message,
+			"next_attempt_at", f.NextAttempt, "waits_for_new_settings", f.Fingerprint != "")
+		rerr = r.DB.Mailboxes().RecordFailure(ctx, mb.ID, f)
 	}
 	if ferr := r.DB.Runs().Finish(ctx, run); ferr != nil {
 		rerr = errors.Join(rerr, ferr)
 	}
 	if rerr != nil {
 		log.Error("cannot record mailbox outcome", "error", rerr)
+	}
+}
+
+// warn stores and logs what the admin should act on soon, such as a client
+// secret about to expire.
+func (r *Runner) warn(ctx context.Context, log *slog.Logger, mb store.Mailbox) {
+	w := warning(mb, r.now())
+	if w != "" {
+		log.Warn("mailbox needs attention soon", "warning", w)
+	}
+	if w == mb.Warning {
+		return
+	}
+	if err := r.DB.Mailboxes().SetWarning(ctx, mb.ID, w); err != nil {
+		log.Error("cannot store mailbox warning", "error", err)
 	}
 }
 

@@ -145,21 +145,50 @@ func setDefault(field *string, value string) {
 	}
 }
 
-// RecordSuccess marks a mailbox active and clears its error.
+// RecordSuccess marks a mailbox active and clears its error and backoff.
 func (s *Mailboxes) RecordSuccess(ctx context.Context, id int64) error {
 	now := s.db.now()
 	return s.update(ctx, id, map[string]any{
 		"status": StatusActive, "last_error": nil, "last_error_at": nil,
-		"last_success_at": now, "updated_at": now,
+		"last_success_at": now, "updated_at": now, "consecutive_failures": 0,
+		"next_attempt_at": nil, "reauth_fingerprint": nil,
 	})
 }
 
-// RecordFailure sets a mailbox's status and the error an admin reads.
-func (s *Mailboxes) RecordFailure(ctx context.Context, id int64, status, message string) error {
+// Failure is how a mailbox's pass failed and when to try it again.
+type Failure struct {
+	Status  string
+	Message string
+	// NextAttempt is the earliest time to try again; zero means the next
+	// pass.
+	NextAttempt time.Time
+	// Fingerprint, when set, parks the mailbox until its settings no
+	// longer match it: the failure needs a person to change the row.
+	Fingerprint string
+}
+
+// RecordFailure stores a mailbox's failure, the error an admin reads, and
+// when it will be tried again; it counts consecutive failures.
+func (s *Mailboxes) RecordFailure(ctx context.Context, id int64, f Failure) error {
 	now := s.db.now()
 	return s.update(ctx, id, map[string]any{
-		"status": status, "last_error": message, "last_error_at": now, "updated_at": now,
+		"status": f.Status, "last_error": f.Message, "last_error_at": now, "updated_at": now,
+		"consecutive_failures": gorm.Expr("consecutive_failures + 1"),
+		"next_attempt_at":      nullTime(f.NextAttempt), "reauth_fingerprint": nullString(f.Fingerprint),
 	})
+}
+
+// SetWarning stores (or, with "", clears) the mailbox's warning: something
+// to act on before it breaks.
+func (s *Mailboxes) SetWarning(ctx context.Context, id int64, warning string) error {
+	return s.update(ctx, id, map[string]any{"warning": nullString(warning)})
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (s *Mailboxes) update(ctx context.Context, id int64, cols map[string]any) error {

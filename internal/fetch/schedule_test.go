@@ -1,0 +1,116 @@
+package fetch
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/store"
+)
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		n      int
+		jitter float64
+		want   time.Duration
+	}{
+		{1, 0.5, time.Minute},
+		{2, 0.5, 2 * time.Minute},
+		{5, 0.5, 16 * time.Minute},
+		{7, 0.5, time.Hour}, // 64 min capped
+		{40, 0.5, time.Hour},
+		{1, 0, 48 * time.Second},
+		{1, 1, 72 * time.Second},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, backoff(tt.n, tt.jitter), "backoff(%d, %v)", tt.n, tt.jitter)
+	}
+}
+
+func TestDue(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	base := store.Mailbox{Name: "m", Host: "h", RefreshToken: "rt-1"}
+	parked := base
+	parked.ReauthFingerprint = fingerprint(base)
+	fixed := parked
+	fixed.RefreshToken = "rt-2" // the admin pasted a new refresh token
+	waiting := base
+	waiting.NextAttemptAt = now.Add(time.Minute)
+	waited := base
+	waited.NextAttemptAt = now.Add(-time.Second)
+	tests := []struct {
+		name string
+		mb   store.Mailbox
+		want bool
+	}{
+		{"healthy", base, true},
+		{"parked on a dead token", parked, false},
+		{"settings changed", fixed, true},
+		{"backing off", waiting, false},
+		{"backoff over", waited, true},
+	}
+	for _, tt := range tests {
+		got, why := due(tt.mb, now)
+		require.Equal(t, tt.want, got, "%s: due() = %v (%s)", tt.name, got, why)
+	}
+}
+
+func TestFailurePolicy(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	mb := store.Mailbox{Name: "m", OAuthProvider: "microsoft", ConsecutiveFailures: 2}
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus string
+		wantParked bool
+		wantAfter  time.Duration // minimum wait when not parked
+	}{
+		{"dead refresh token", &oauth.Error{Code: "invalid_grant", AADSTS: 70008, Reauth: true}, store.StatusNeedsReauth, true, 0},
+		{"wrong secret", &oauth.Error{Code: "invalid_client", AADSTS: 7000215, Reauth: true}, store.StatusNeedsReauth, true, 0},
+		{"consent missing", &oauth.Error{Code: "invalid_grant", AADSTS: 65001, Reauth: true}, store.StatusNeedsReauth, false, 2 * time.Minute},
+		{"conditional access", &oauth.Error{Code: "interaction_required", AADSTS: 53003, Reauth: true}, store.StatusNeedsReauth, false, 2 * time.Minute},
+		{"throttled", &oauth.Error{Status: 429, RetryAfter: 2 * time.Hour}, store.StatusFailing, false, 2 * time.Hour},
+		{"provider down", &oauth.Error{Status: 503}, store.StatusFailing, false, 2 * time.Minute},
+		{"bad column", &ConfigError{Column: "port", Fix: "x"}, store.StatusFailing, true, 0},
+		{"network", errors.New("connect: connection refused"), store.StatusFailing, false, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		f := failure(mb, tt.err, now)
+		require.Equal(t, tt.wantStatus, f.Status, tt.name)
+		require.Equal(t, tt.wantParked, f.Fingerprint != "", "%s: parked", tt.name)
+		if !tt.wantParked {
+			require.GreaterOrEqual(t, f.NextAttempt.Sub(now), tt.wantAfter, "%s: next attempt", tt.name)
+			require.LessOrEqual(t, f.NextAttempt.Sub(now), max(tt.wantAfter*2, 5*time.Minute), "%s: next attempt", tt.name)
+		}
+	}
+}
+
+func TestWarning(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		expires time.Time
+		want    string
+	}{
+		{"none set", time.Time{}, ""},
+		{"far off", now.Add(90 * 24 * time.Hour), ""},
+		{"in 10 days", now.Add(10 * 24 * time.Hour), "expires on 2026-12-02 (in 10 days)"},
+		{"expired", now.Add(-time.Hour), "expired on 2026-11-22"},
+	}
+	for _, tt := range tests {
+		mb := store.Mailbox{ClientSecret: "s", ClientSecretExpiresAt: tt.expires}
+		got := warning(mb, now)
+		if tt.want == "" {
+			require.Empty(t, got, tt.name)
+			continue
+		}
+		require.Contains(t, got, tt.want, tt.name)
+	}
+}
