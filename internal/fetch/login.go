@@ -18,12 +18,12 @@ var errNoRefreshToken = errors.New("no refresh token stored")
 // open logs in to the mailbox's server. With OAuth, a login refused with a
 // cached access token is retried once with a freshly refreshed one: the
 // provider may have revoked the cached token early.
-func (r *Runner) open(ctx context.Context, mb store.Mailbox) (mailbox.Session, error) {
+func (r *Runner) open(ctx context.Context, mb store.Mailbox, forceRefresh bool) (mailbox.Session, error) {
 	acct := Account(mb)
 	if mb.AuthType != "oauth2" {
 		return mailbox.Open(ctx, acct, r.Mailbox)
 	}
-	tok, fresh, err := r.accessToken(ctx, mb, false)
+	tok, fresh, err := r.accessToken(ctx, mb, forceRefresh)
 	if err != nil {
 		return nil, err
 	}

@@ -91,13 +91,26 @@ func (r *Runner) warn(ctx context.Context, log *slog.Logger, mb store.Mailbox) {
 	}
 }
 
-// fetch logs in, settles actions still owed from earlier passes, then
-// stores every new message.
+// fetch runs a session; when the server ends it because the access token
+// expired mid-pass (Exchange's "BYE … AccessTokenExpired"), it refreshes
+// the token and runs one more session, which carries on from the cursor.
 func (r *Runner) fetch(ctx context.Context, mb store.Mailbox, run *store.Run) error {
 	if err := Validate(mb); err != nil {
 		return err
 	}
-	sess, err := r.open(ctx, mb)
+	err := r.session(ctx, mb, run, false)
+	if mailbox.TokenExpired(err) && mb.AuthType == "oauth2" && ctx.Err() == nil {
+		r.logger().Info("server ended the session because the access token expired; refreshing and reconnecting",
+			"mailbox_id", mb.ID, "mailbox", mb.Name)
+		err = r.session(ctx, mb, run, true)
+	}
+	return err
+}
+
+// session logs in, settles actions still owed from earlier passes, then
+// stores every new message. forceRefresh gets a new access token first.
+func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, forceRefresh bool) error {
+	sess, err := r.open(ctx, mb, forceRefresh)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,10 @@
 package fetch_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fetcherhq/fetcher/internal/fetch"
+	"github.com/fetcherhq/fetcher/internal/mailbox"
+	"github.com/fetcherhq/fetcher/internal/mailbox/mailboxtest"
 	"github.com/fetcherhq/fetcher/internal/oauth"
 	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
 	"github.com/fetcherhq/fetcher/internal/store"
@@ -211,4 +217,58 @@ func TestSecretExpiryIsWarnedAndNamed(t *testing.T) {
 	mb, err = db.Mailboxes().Get(ctx, id)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(mb.LastError, "the client secret expired on"), "last_error = %q", mb.LastError)
+}
+
+// TestTokenExpiringMidSessionIsRefreshed: Exchange ends a session whose
+// access token expires with "* BYE Session invalidated -
+// AccessTokenExpired"; the pass refreshes and carries on.
+func TestTokenExpiringMidSessionIsRefreshed(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	tokens := oauthtest.NewServer(oauthtest.Options{})
+	t.Cleanup(tokens.Close)
+	tokens.AddClient(clientID, clientSecret)
+	var mu sync.Mutex
+	expired := map[string]bool{} // tokens the server ends sessions for
+	srv, err := mailboxtest.StartIMAP(mailboxtest.IMAPOptions{
+		CheckToken: func(u, tok string) bool {
+			got, ok := tokens.AccessTokenUser(tok)
+			return ok && got == u
+		},
+		SessionValid: func(_, tok string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return !expired[tok]
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	logs := &bytes.Buffer{}
+	b := &testBundle{db: db, tokens: tokens, imap: srv, logs: logs, runner: &fetch.Runner{
+		DB: db, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Mailbox: &mailbox.Options{TLSConfig: &tls.Config{RootCAs: srv.Cert.Pool}, CommandTimeout: 5 * time.Second},
+	}}
+	const user = "bye@example.com"
+	id := b.addMailbox(t, "Bye", user, tokens.IssueRefreshToken(clientID, user))
+	b.deliver(t, user, mail(1, ""))
+	ctx := context.Background()
+	sum, err := b.runner.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, sum.OK(), "%v", sum.Failed)
+
+	// The cached token still logs in, but the server ends the session at
+	// the first FETCH: the pass must refresh, reconnect and carry on.
+	mb, err := db.Mailboxes().Get(ctx, id)
+	require.NoError(t, err)
+	mu.Lock()
+	expired[mb.AccessToken] = true
+	mu.Unlock()
+	b.deliver(t, user, mail(2, ""), mail(3, ""))
+	sum, err = b.runner.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, sum.OK(), "RunOnce() = %v\n%s", sum.Failed, logs.String())
+	require.Equal(t, 2, sum.Runs[0].MessagesFetched)
+	require.Contains(t, logs.String(), "access token expired")
+	require.Equal(t, 2, tokens.Requests(), "one refresh for the first pass, one after the BYE")
+	require.Equal(t, int64(3), count(t, db, "SELECT count(*) FROM ticket_messages"))
 }

@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -22,7 +23,12 @@ type deadlineConn struct {
 
 	mu    sync.Mutex
 	armed bool
+	// tail keeps the last bytes read, so that when the server hangs up the
+	// reason it gave ("* BYE …") can be reported: go-imap drops it.
+	tail []byte
 }
+
+const tailSize = 512
 
 func newDeadlineConn(c net.Conn, timeout time.Duration) *deadlineConn {
 	return &deadlineConn{Conn: c, timeout: timeout}
@@ -67,8 +73,35 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.extend()
+		c.keepTail(p[:n])
 	}
 	return n, err
+}
+
+func (c *deadlineConn) keepTail(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(b) >= tailSize {
+		c.tail = append(c.tail[:0], b[len(b)-tailSize:]...)
+		return
+	}
+	c.tail = append(c.tail, b...)
+	if over := len(c.tail) - tailSize; over > 0 {
+		c.tail = append(c.tail[:0], c.tail[over:]...)
+	}
+}
+
+// bye returns the text of the last untagged BYE the server sent, if it is
+// among the last bytes read (RFC 9051 section 7.1.5).
+func (c *deadlineConn) bye() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := bytes.LastIndex(c.tail, []byte("* BYE "))
+	if i < 0 {
+		return ""
+	}
+	line, _, _ := bytes.Cut(c.tail[i+len("* BYE "):], []byte("\r\n"))
+	return string(line)
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {

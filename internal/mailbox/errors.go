@@ -40,11 +40,33 @@ func IsAuth(err error) bool {
 type NetError struct {
 	Op  string
 	Err error
+	// Bye is the reason the server gave when it hung up, if any.
+	Bye string
 }
 
-func (e *NetError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *NetError) Error() string {
+	s := e.Op + ": " + e.Err.Error()
+	if e.Bye != "" {
+		s += " (server said BYE " + truncate(e.Bye, 200) + ")"
+	}
+	return s
+}
 
 func (e *NetError) Unwrap() error { return e.Err }
+
+// TokenExpired reports whether the server ended the session because the
+// access token expired while it was open, as Exchange Online does with
+// "* BYE Session invalidated - AccessTokenExpired": a fresh token and a new
+// connection fix it.
+func TokenExpired(err error) bool {
+	var ne *NetError
+	if !errors.As(err, &ne) || ne.Bye == "" {
+		return false
+	}
+	bye := strings.ToLower(ne.Bye)
+	return strings.Contains(bye, "accesstokenexpired") || strings.Contains(bye, "token expired") ||
+		strings.Contains(bye, "expired token")
+}
 
 // IsTemporary reports whether err is worth retrying later without anyone
 // changing anything: network trouble, timeouts, a server that is busy.

@@ -120,6 +120,10 @@ func (s *imapSession) run(ctx context.Context, fn func() error) error {
 	if !stop() {
 		return fmt.Errorf("%s: %w", s.acct.addr(), ctx.Err())
 	}
+	var ne *NetError
+	if errors.As(err, &ne) && ne.Bye == "" {
+		ne.Bye = s.conn.bye()
+	}
 	return err
 }
 

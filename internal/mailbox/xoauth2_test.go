@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,5 +58,21 @@ func TestRedactLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		require.Equal(t, tt.want, string(redactLine([]byte(tt.in))), "redactLine(%q)", tt.in)
+	}
+}
+
+func TestTokenExpired(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{&NetError{Op: "fetch", Err: errors.New("unexpected EOF"), Bye: "Session invalidated - AccessTokenExpired"}, true},
+		{&NetError{Op: "fetch", Err: errors.New("unexpected EOF"), Bye: "Autologout; idle for too long"}, false},
+		{&NetError{Op: "fetch", Err: errors.New("unexpected EOF")}, false},
+		{errors.New("AccessTokenExpired"), false},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, TokenExpired(tt.err), "TokenExpired(%v)", tt.err)
 	}
 }

@@ -29,6 +29,12 @@ type IMAPOptions struct {
 	CheckToken TokenChecker
 	// Debug receives the server's protocol trace.
 	Debug io.Writer
+	// SessionValid, when set, is asked before every FETCH of an XOAUTH2
+	// session whether its access token is still good. When it is not, the
+	// server does what Exchange Online does when a token expires mid
+	// session: "* BYE Session invalidated - AccessTokenExpired", and the
+	// connection is closed.
+	SessionValid TokenChecker
 	// NoMove makes the server an IMAP4rev1 one without MOVE (RFC 6851), as
 	// some older servers are, so clients must COPY, flag and expunge.
 	NoMove bool
@@ -173,14 +179,26 @@ func literal(b []byte) imap.LiteralReader {
 // logins checked here so XOAUTH2 can be offered.
 type session struct {
 	*imapmemserver.UserSession
-	srv *IMAPServer
+	srv  *IMAPServer
+	conn *imapserver.Conn
+	// user and token of an XOAUTH2 login, to notice its expiry.
+	user, token string
 }
 
 var _ imapserver.SessionSASL = (*session)(nil)
 
-func (s *IMAPServer) newSession(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+func (s *IMAPServer) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	s.conns.Add(1)
-	return &session{srv: s}, nil, nil
+	return &session{srv: s, conn: conn}, nil, nil
+}
+
+// Fetch ends the session, as Exchange does, when its access token expired.
+func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	if valid := sess.srv.opts.SessionValid; valid != nil && sess.token != "" && !valid(sess.user, sess.token) {
+		_ = sess.conn.Bye("Session invalidated - AccessTokenExpired")
+		return errors.New("session invalidated")
+	}
+	return sess.UserSession.Fetch(w, numSet, options)
 }
 
 func (sess *session) Close() error {
@@ -229,6 +247,7 @@ func (sess *session) checkToken(user, token string) error {
 	if err != nil || sess.srv.opts.CheckToken == nil || !sess.srv.opts.CheckToken(user, token) {
 		return errors.New("invalid token")
 	}
+	sess.user, sess.token = user, token
 	return sess.loggedIn(u)
 }
 
