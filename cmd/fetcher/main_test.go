@@ -181,7 +181,12 @@ func (b *syncBuffer) String() string {
 // environment pointing the fetcher at db and trusting the server's CA.
 func servers(t *testing.T, db *store.DB) (map[string]string, *oauthtest.Server, *mailboxtest.IMAPServer) {
 	t.Helper()
-	tokens := oauthtest.NewServer(oauthtest.Options{})
+	return serversWith(t, db, oauthtest.Options{})
+}
+
+func serversWith(t *testing.T, db *store.DB, opts oauthtest.Options) (map[string]string, *oauthtest.Server, *mailboxtest.IMAPServer) {
+	t.Helper()
+	tokens := oauthtest.NewServer(opts)
 	t.Cleanup(tokens.Close)
 	tokens.AddClient("app", "app-secret")
 	srv, err := mailboxtest.StartIMAP(mailboxtest.IMAPOptions{CheckToken: func(u, tok string) bool {

@@ -99,6 +99,12 @@ func (s *Tickets) Save(ctx context.Context, f Fetched) (Saved, error) {
 		}
 		return nil
 	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		// Another worker stored the same message between our ledger check
+		// and our insert; the unique (mailbox_id, source_key) index kept it
+		// from doubling. Its transaction advanced the cursor.
+		return Saved{Outcome: Known}, nil
+	}
 	if err != nil {
 		return Saved{}, fmt.Errorf("save message %s: %w", f.SourceKey, err)
 	}

@@ -291,3 +291,42 @@ func count(t *testing.T, db *store.DB, table string) int64 {
 	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM "+table, nil, &n))
 	return n
 }
+
+func TestConcurrentSaveOfOneMessage(t *testing.T) {
+	t.Parallel()
+	// Two workers (separate connection pools, as separate processes have)
+	// store the same message at the same moment: one row, no error.
+	url := storetest.PostgresURL(t)
+	ctx := context.Background()
+	first, err := store.Open(ctx, url)
+	require.NoError(t, err)
+	defer first.Close()
+	_, err = first.Migrate(ctx)
+	require.NoError(t, err)
+	mb := newMailbox(t, first, "race")
+	var wg sync.WaitGroup
+	outcomes := make(chan store.Outcome, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := store.Open(ctx, url)
+			require.NoError(t, err)
+			defer db.Close()
+			saved, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:1", firstMail, 1))
+			require.NoError(t, err)
+			outcomes <- saved.Outcome
+		}()
+	}
+	wg.Wait()
+	close(outcomes)
+	created := 0
+	for o := range outcomes {
+		if o == store.Created {
+			created++
+		}
+	}
+	require.Equal(t, 1, created)
+	require.Equal(t, int64(1), count(t, first, "ticket_messages"))
+	require.Equal(t, int64(1), count(t, first, "tickets"))
+}
