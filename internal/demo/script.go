@@ -87,7 +87,7 @@ func (e *env) pass(ctx context.Context, title string) error {
 }
 
 func (e *env) demoMailbox(ctx context.Context) (store.Mailbox, error) {
-	boxes, err := e.db.Mailboxes().ListEnabled(ctx)
+	boxes, _, err := e.db.Mailboxes().ListEnabled(ctx)
 	if err != nil {
 		return store.Mailbox{}, err
 	}
@@ -115,6 +115,14 @@ func (e *env) report(ctx context.Context, mb store.Mailbox) error {
 	}
 	e.printf("\nMailbox status: %s. Token requests: %d (the access token is cached between passes; "+
 		"the rotated refresh token was stored: %v).\n", after.Status, e.tokens.Requests(), after.RefreshToken != mb.RefreshToken)
+	if e.opts.DatabaseURL != "" {
+		// The demo's servers are gone when it exits: leave its rows for
+		// inspection, but keep `fetcher run` from trying the dead mailbox.
+		if err := e.db.Exec(ctx, "UPDATE mailboxes SET enabled = false WHERE id = ?", mb.ID); err != nil {
+			return err
+		}
+		e.printf("The demo mailbox %q is left in the database, disabled.\n", mb.Name)
+	}
 	if e.keptDB != "" {
 		e.printf("Database kept at %s: run `fetcher run --once --database %s` to fetch again.\n", e.keptDB, e.keptDB)
 	}

@@ -8,6 +8,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -91,11 +92,14 @@ func (s Summary) OK() bool { return len(s.Failed) == 0 }
 // returns an error only when the mailbox list cannot be read; each
 // mailbox's own failure is in Summary.Failed and on its row.
 func (r *Runner) RunOnce(ctx context.Context) (Summary, error) {
-	boxes, err := r.DB.Mailboxes().ListEnabled(ctx)
+	boxes, bad, err := r.DB.Mailboxes().ListEnabled(ctx)
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Mailboxes: len(boxes), Failed: map[int64]error{}}
+	sum := Summary{Mailboxes: len(boxes) + len(bad), Failed: map[int64]error{}}
+	for _, b := range bad {
+		sum.Failed[b.ID] = r.badRow(ctx, b)
+	}
 	for _, mb := range boxes {
 		if ctx.Err() != nil {
 			break
@@ -115,4 +119,15 @@ func (r *Runner) RunOnce(ctx context.Context) (Summary, error) {
 		}
 	}
 	return sum, ctx.Err()
+}
+
+// badRow records a mailbox row that cannot even be read.
+func (r *Runner) badRow(ctx context.Context, b store.BadRow) error {
+	err := fmt.Errorf("the mailbox row cannot be read; check its timestamp, number and boolean columns for values of the wrong type: %w", b.Err)
+	r.logger().Error("mailbox row unreadable", "mailbox_id", b.ID, "error", err)
+	f := store.Failure{Status: store.StatusFailing, Message: err.Error()}
+	if rerr := r.DB.Mailboxes().RecordFailure(ctx, b.ID, f); rerr != nil {
+		r.logger().Error("cannot record mailbox outcome", "mailbox_id", b.ID, "error", rerr)
+	}
+	return err
 }

@@ -251,6 +251,23 @@ func TestMissingMoveFolderKeepsMailAndSaysSo(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, mb.LastError, "Nowhere")
 	require.Contains(t, mb.LastError, "retried next run")
+
+	// New mail is still stored while the action keeps failing.
+	b.deliver(t, user, mail(2, ""), mail(3, ""))
+	require.NoError(t, db.Exec(context.Background(), "UPDATE mailboxes SET next_attempt_at = NULL WHERE id = ?", id))
+	sum, err = b.runner.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.Len(t, sum.Failed, 1)
+	require.Equal(t, int64(3), count(t, db, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", id))
+
+	// Once the folder exists, every owed move is made.
+	require.NoError(t, b.imap.CreateFolder(user, "Nowhere"))
+	require.NoError(t, db.Exec(context.Background(), "UPDATE mailboxes SET next_attempt_at = NULL WHERE id = ?", id))
+	sum, err = b.runner.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.True(t, sum.OK(), "%v", sum.Failed)
+	require.Equal(t, 0, folderSize(t, b, user, "INBOX"))
+	require.Equal(t, 3, folderSize(t, b, user, "Nowhere"))
 }
 
 func imapClient(t *testing.T, b *testBundle, user string) *imapclient.Client {
@@ -315,4 +332,25 @@ func TestShutdownMidPassLeavesStatusAlone(t *testing.T) {
 	require.NoError(t, db.QueryRow(context.Background(), "SELECT error FROM fetch_runs WHERE mailbox_id = ?", []any{id}, &runErr))
 	require.Contains(t, runErr, "interrupted")
 	require.Equal(t, int64(0), count(t, db, "SELECT count(*) FROM ticket_messages"))
+}
+
+func TestUnreadableRowCostsOnlyItsMailbox(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t) // Postgres refuses such values at INSERT
+	b := setup(t, db)
+	ctx := context.Background()
+	const user = "fine@example.com"
+	good := b.addMailbox(t, "Fine", user, b.tokens.IssueRefreshToken(clientID, user))
+	b.deliver(t, user, mail(1, ""))
+	bad := b.addMailbox(t, "Typo date", "typo@example.com", "x")
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET client_secret_expires_at = '22.11.2028' WHERE id = ?", bad))
+	quoted := b.addMailbox(t, "Quoted bool", "q@example.com", b.tokens.IssueRefreshToken(clientID, "q@example.com"))
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET enabled = 'true' WHERE id = ?", quoted))
+
+	sum, err := b.runner.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Len(t, sum.Failed, 1)
+	require.Contains(t, sum.Failed[bad].Error(), "cannot be read")
+	require.Equal(t, int64(1), count(t, db, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", good))
+	require.Len(t, sum.Runs, 2, "the quoted-boolean mailbox ran too")
 }

@@ -34,6 +34,12 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	switch {
 	case err != nil && ctx.Err() != nil:
 		err = fmt.Errorf("%w: %w", errInterrupted, err)
+	case err != nil && mctx.Err() != nil && run.MessagesFetched > 0:
+		// A large backlog (the first pass over a full inbox) takes several
+		// passes; progress is not a failure.
+		log.Info("mailbox time budget used; the rest follows next pass",
+			"fetched", run.MessagesFetched, "budget", r.mailboxTimeout())
+		err = nil
 	case err != nil && mctx.Err() != nil:
 		err = fmt.Errorf("took longer than %s (FETCHER_MAILBOX_TIMEOUT); the %d messages stored are kept and the rest follow next pass: %w",
 			r.mailboxTimeout(), run.MessagesFetched, err)
@@ -124,49 +130,76 @@ func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, 
 	if err != nil {
 		return err
 	}
-	if err := r.settle(ctx, mb, sess, list.KeyPrefix); err != nil {
-		return err
-	}
+	// An action the server refuses (say, move_to_folder is missing) must
+	// not stop new mail from being stored: its error is reported at the end.
+	actionErr := r.settle(ctx, mb, sess, list.KeyPrefix)
 	if list.Cursor.UIDValidity != cur.UIDValidity && len(list.Messages) == 0 {
 		err := tickets.SaveCursor(ctx, store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: list.Cursor.UIDValidity})
 		if err != nil {
 			return err
 		}
 	}
-	return r.store(ctx, mb, sess, list.Messages, run)
+	return r.store(ctx, mb, sess, list.Messages, run, actionErr)
 }
 
 // store fetches, parses and saves each new message in UID order, applying
 // the after-fetch action in batches once the rows are committed. A message
 // that cannot be saved stops the mailbox with the cursor just before it, so
 // it is fetched again next pass; one that cannot be parsed is still saved,
-// with parse_error set.
-func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Session, msgs []mailbox.Message, run *store.Run) error {
+// with parse_error set. Once an action fails, the rest stay owed in the
+// ledger for the next pass, and storing goes on.
+func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Session, msgs []mailbox.Message, run *store.Run, actionErr error) error {
 	known, err := r.DB.Tickets().Known(ctx, mb.ID, keysOf(msgs))
 	if err != nil {
-		return err
+		return errors.Join(err, actionErr)
 	}
-	var owed []string
+	acts := &actions{r: r, mb: mb, sess: sess, err: actionErr}
 	for _, m := range msgs {
 		if known[m.Key] {
 			continue
 		}
 		saved, err := r.storeOne(ctx, mb, sess, m)
 		if errors.Is(err, mailbox.ErrGone) {
-			continue // moved or deleted by someone else since List
+			run.MessagesSkipped++
+			r.logger().Warn("message vanished from the server before it was fetched (moved or deleted by another client)",
+				"mailbox_id", mb.ID, "source_key", m.Key)
+			continue
 		}
 		if err != nil {
-			return errors.Join(err, r.apply(ctx, mb, sess, owed))
+			return errors.Join(err, acts.flush(ctx))
 		}
 		run.Count(saved.Outcome)
-		if owed = append(owed, m.Key); len(owed) >= actionBatch {
-			if err := r.apply(ctx, mb, sess, owed); err != nil {
-				return err
-			}
-			owed = owed[:0]
-		}
+		acts.add(ctx, m.Key)
 	}
-	return r.apply(ctx, mb, sess, owed)
+	return acts.flush(ctx)
+}
+
+// actions batches after-fetch actions of stored messages.
+type actions struct {
+	r    *Runner
+	mb   store.Mailbox
+	sess mailbox.Session
+	owed []string
+	// err is the first action failure; after it nothing more is sent.
+	err error
+}
+
+func (a *actions) add(ctx context.Context, key string) {
+	if a.owed = append(a.owed, key); len(a.owed) >= actionBatch {
+		a.send(ctx)
+	}
+}
+
+func (a *actions) send(ctx context.Context) {
+	if a.err == nil && len(a.owed) > 0 {
+		a.err = a.r.apply(ctx, a.mb, a.sess, a.owed)
+	}
+	a.owed = a.owed[:0]
+}
+
+func (a *actions) flush(ctx context.Context) error {
+	a.send(ctx)
+	return a.err
 }
 
 func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Session, m mailbox.Message) (store.Saved, error) {
@@ -174,11 +207,38 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 	if err != nil {
 		return store.Saved{}, err
 	}
-	return r.DB.Tickets().Save(ctx, store.Fetched{
+	f := store.Fetched{
 		MailboxID: mb.ID, SourceKey: m.Key, Raw: raw, Parsed: ticket.Parse(raw),
 		Action: mb.AfterFetch,
 		Cursor: &store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: m.Cursor.UIDValidity, LastUID: m.Cursor.LastUID},
-	})
+	}
+	saved, err := r.DB.Tickets().Save(ctx, f)
+	if err == nil || ctx.Err() != nil {
+		return saved, err
+	}
+	// The database refused the decoded fields (a value past an index or
+	// type limit): keep the message as raw bytes with the reason, rather
+	// than stall the mailbox on it forever. If the database itself is
+	// down, this fails too and the pass stops.
+	f.Parsed = rawOnly(raw, err)
+	if saved, rerr := r.DB.Tickets().Save(ctx, f); rerr == nil {
+		r.logger().Warn("message stored as raw bytes only", "mailbox_id", mb.ID, "source_key", m.Key, "error", err)
+		return saved, nil
+	}
+	return saved, err
+}
+
+// rawOnly is what is stored of a message whose decoded fields the
+// database refused.
+func rawOnly(raw []byte, err error) *ticket.Message {
+	msg := err.Error()
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	return &ticket.Message{
+		Size:       int64(len(raw)),
+		ParseError: ticket.Clean("the decoded message could not be stored, only its raw bytes are kept: " + msg),
+	}
 }
 
 // settle applies the actions owed for messages stored by an earlier pass

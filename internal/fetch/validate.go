@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/fetcherhq/fetcher/internal/store"
@@ -24,6 +25,8 @@ func Validate(mb store.Mailbox) error {
 	switch {
 	case mb.Protocol != "imap" && mb.Protocol != "pop3":
 		return &ConfigError{"protocol", fmt.Sprintf("%q is not a protocol: use imap or pop3", mb.Protocol)}
+	case mb.Protocol == "pop3":
+		return &ConfigError{"protocol", "pop3 is not supported by this version yet: use imap (Microsoft 365: host outlook.office365.com, port 993)"}
 	case strings.TrimSpace(mb.Host) == "":
 		return &ConfigError{"host", "is empty: set the mail server's name, e.g. outlook.office365.com"}
 	case mb.Port < 1 || mb.Port > 65535:
@@ -34,6 +37,8 @@ func Validate(mb store.Mailbox) error {
 		return &ConfigError{"auth_type", fmt.Sprintf("%q is not supported: use oauth2 or password", mb.AuthType)}
 	case mb.AuthType == "password" && mb.Password == "":
 		return &ConfigError{"password", "is empty while auth_type is password"}
+	case !mb.UseSSL && !mb.StartTLS && !isLoopback(mb.Host):
+		return &ConfigError{"use_ssl", "and starttls are both false, so the password or token would cross the network unencrypted: set use_ssl = true (port 993) or starttls = true (port 143)"}
 	}
 	return validateAction(mb)
 }
@@ -50,4 +55,14 @@ func validateAction(mb store.Mailbox) error {
 		return &ConfigError{"move_to_folder", "is empty while after_fetch is move: name the folder to move fetched mail to"}
 	}
 	return nil
+}
+
+// isLoopback reports a host on this machine, the only place a plain-text
+// login is allowed (a local test server).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

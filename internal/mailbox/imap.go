@@ -231,9 +231,24 @@ func (s *imapSession) fetch(msg Message) ([]byte, error) {
 		return nil, &NetError{Op: fmt.Sprintf("fetch message UID %d", msg.UID), Err: err}
 	}
 	if !found {
-		return nil, fmt.Errorf("fetch message UID %d: %w", msg.UID, ErrGone)
+		return nil, s.gone(msg.UID)
 	}
 	return raw, nil
+}
+
+// gone tells a message that really left the folder from a server that
+// answered a FETCH without its body: only the first may be skipped, since
+// the cursor then moves past it for good.
+func (s *imapSession) gone(uid uint32) error {
+	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{imap.UIDSetNum(imap.UID(uid))}}, nil).Wait()
+	if err != nil {
+		return &NetError{Op: fmt.Sprintf("check message UID %d", uid), Err: err}
+	}
+	if len(data.AllUIDs()) > 0 {
+		return &NetError{Op: fmt.Sprintf("fetch message UID %d", uid),
+			Err: errors.New("the server sent no body for a message it still lists")}
+	}
+	return fmt.Errorf("fetch message UID %d: %w", uid, ErrGone)
 }
 
 // Apply performs the after-fetch action on this folder's messages.

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 )
@@ -66,6 +67,10 @@ type Account struct {
 func (a Account) String() string {
 	return fmt.Sprintf("%s://%s@%s", a.Protocol, a.Username, a.addr())
 }
+
+// LogValue keeps slog's JSON handler, which would marshal every field,
+// from logging the secrets.
+func (a Account) LogValue() slog.Value { return slog.StringValue(a.String()) }
 
 func (a Account) addr() string { return net.JoinHostPort(a.Host, fmt.Sprint(a.Port)) }
 

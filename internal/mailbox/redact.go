@@ -15,7 +15,13 @@ type redactor struct {
 	mu  sync.Mutex
 	out io.Writer
 	buf []byte
+	// literal is set after a redacted command line that announced a
+	// literal ({N} or {N+}, RFC 9051 section 4.3): the literal's bytes are
+	// the rest of the credential, e.g. a non-ASCII password.
+	literal bool
 }
+
+var literalMarker = regexp.MustCompile(`\{\d+\+?\}$`)
 
 var _ io.Writer = (*redactor)(nil)
 
@@ -40,7 +46,12 @@ func (r *redactor) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		line := redactLine(bytes.TrimRight(r.buf[:i], "\r"))
+		raw := bytes.TrimRight(r.buf[:i], "\r")
+		line := redactLine(raw)
+		if r.literal {
+			line = []byte("[redacted]")
+		}
+		r.literal = !bytes.Equal(line, raw) && literalMarker.Match(raw)
 		if _, err := r.out.Write(append(line, '\n')); err != nil {
 			return len(p), err
 		}

@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,4 +76,15 @@ func TestTokenExpired(t *testing.T) {
 	for _, tt := range tests {
 		require.Equal(t, tt.want, TokenExpired(tt.err), "TokenExpired(%v)", tt.err)
 	}
+}
+
+func TestRedactorHidesLiteralPassword(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	r := &redactor{out: &out}
+	_, _ = r.Write([]byte("T1 LOGIN support@example.com {15}\r\n"))
+	_, _ = r.Write([]byte("Grüße-geheim-42\r\n"))
+	_, _ = r.Write([]byte("T1 OK LOGIN completed\r\n"))
+	require.NotContains(t, out.String(), "geheim")
+	require.Contains(t, out.String(), "T1 OK LOGIN completed")
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -93,13 +94,21 @@ func (s *Tickets) Pending(ctx context.Context, mailboxID int64, prefix string) (
 	var out []PendingAction
 	err := s.db.gorm.WithContext(ctx).Model(&fetchedMessage{}).
 		Select("source_key", "action").
-		Where("mailbox_id = ? AND action_done_at IS NULL AND substr(source_key, 1, ?) = ?",
-			mailboxID, len(prefix), prefix).
+		Where(`mailbox_id = ? AND action_done_at IS NULL AND source_key LIKE ? ESCAPE '\'`,
+			mailboxID, likePrefix(prefix)).
 		Order("fetched_at, source_key").Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("read pending actions: %w", err)
 	}
-	return out, nil
+	// SQLite's LIKE ignores ASCII case; folders "Archive" and "archive"
+	// are different folders.
+	exact := out[:0]
+	for _, p := range out {
+		if strings.HasPrefix(p.SourceKey, prefix) {
+			exact = append(exact, p)
+		}
+	}
+	return exact, nil
 }
 
 // MarkDone records that the server applied the after-fetch action of keys.
@@ -114,4 +123,19 @@ func (s *Tickets) MarkDone(ctx context.Context, mailboxID int64, keys []string) 
 		return fmt.Errorf("mark actions done: %w", err)
 	}
 	return nil
+}
+
+// likePrefix makes a LIKE pattern matching strings that start with prefix:
+// LIKE, unlike substr, which counts characters in SQL and bytes in Go,
+// works for folder names such as "Входящие"; '%' and '_' in a folder name
+// are escaped.
+func likePrefix(prefix string) string {
+	var b strings.Builder
+	for _, c := range prefix {
+		if c == '%' || c == '_' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String() + "%"
 }

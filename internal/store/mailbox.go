@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"gorm.io/gorm"
@@ -71,20 +73,49 @@ func (m Mailbox) String() string { return fmt.Sprintf("mailbox %d (%s)", m.ID, m
 // GoString keeps %#v from printing secrets too.
 func (m Mailbox) GoString() string { return m.String() }
 
+// LogValue keeps slog's JSON handler, which would marshal every field,
+// from logging the secrets.
+func (m Mailbox) LogValue() slog.Value { return slog.StringValue(m.String()) }
+
 // Mailboxes reads and updates mailbox rows.
 type Mailboxes struct{ db *DB }
 
 // Mailboxes returns the mailbox aggregate.
 func (db *DB) Mailboxes() *Mailboxes { return &Mailboxes{db: db} }
 
-// ListEnabled returns the enabled mailboxes in id order.
-func (s *Mailboxes) ListEnabled(ctx context.Context) ([]Mailbox, error) {
-	var out []Mailbox
-	err := s.db.gorm.WithContext(ctx).Where("enabled").Order("id").Find(&out).Error
-	if err != nil {
-		return nil, fmt.Errorf("list mailboxes: %w", err)
+// BadRow is a mailbox row that could not be read, e.g. a timestamp column
+// holding text in the embedded database, which does not enforce types.
+type BadRow struct {
+	ID  int64
+	Err error
+}
+
+// ListEnabled returns the enabled mailboxes in id order, and the rows that
+// could not be read. Rows are read one by one, so one unreadable row costs
+// that mailbox alone, and "enabled" is judged by Go's reading of the value:
+// SQLite keeps an admin's enabled = 'true' as text, which its own WHERE
+// would take as false.
+func (s *Mailboxes) ListEnabled(ctx context.Context) ([]Mailbox, []BadRow, error) {
+	var ids []int64
+	if err := s.db.gorm.WithContext(ctx).Model(&Mailbox{}).Order("id").Pluck("id", &ids).Error; err != nil {
+		return nil, nil, fmt.Errorf("list mailboxes: %w", err)
 	}
-	return out, nil
+	var out []Mailbox
+	var bad []BadRow
+	for _, id := range ids {
+		m, err := s.Get(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue // deleted meanwhile
+		case err != nil && ctx.Err() != nil:
+			return nil, nil, err
+		case err != nil:
+			bad = append(bad, BadRow{ID: id, Err: err})
+		case m.Enabled:
+			out = append(out, m)
+		}
+	}
+	return out, bad, nil
 }
 
 // List returns every mailbox in id order.

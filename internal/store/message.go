@@ -115,7 +115,7 @@ func (s *Tickets) save(tx *gorm.DB, f Fetched) (Saved, error) {
 	if known, err := ledgerHas(tx, f.MailboxID, f.SourceKey); err != nil || known {
 		return Saved{Outcome: Known}, err
 	}
-	if dup, err := findByMessageID(tx, f.MailboxID, f.Parsed.MessageID); err != nil {
+	if dup, err := findDuplicate(tx, f.MailboxID, f.Parsed); err != nil {
 		return Saved{}, err
 	} else if dup != nil {
 		saved := Saved{Outcome: Duplicate, TicketID: dup.TicketID, MessageRowID: dup.ID}
@@ -166,7 +166,7 @@ func (s *Tickets) newTicket(tx *gorm.DB, f Fetched, now time.Time) (*Ticket, err
 	mailboxID := f.MailboxID
 	t := &Ticket{
 		TicketTypeID: typeID, MailboxID: &mailboxID, Subject: subject,
-		RequesterEmail: f.Parsed.FromEmail, RequesterName: f.Parsed.FromName,
+		RequesterEmail: opt(f.Parsed.FromEmail), RequesterName: opt(f.Parsed.FromName),
 		Status: "new", CreatedAt: now, UpdatedAt: now, LastMessageAt: now,
 	}
 	if err := tx.Create(t).Error; err != nil {
@@ -179,11 +179,11 @@ func (s *Tickets) insertMessage(tx *gorm.DB, f Fetched, ticketID int64) (int64, 
 	p := f.Parsed
 	row := &TicketMessage{
 		TicketID: ticketID, MailboxID: f.MailboxID, SourceKey: f.SourceKey,
-		MessageID: p.MessageID, InReplyTo: p.InReplyTo, ReferencesHeader: p.References,
-		FromEmail: p.FromEmail, FromName: p.FromName, ToAddrs: p.To, CcAddrs: p.Cc,
-		Subject: p.Subject, SentAt: timePtr(p.SentAt), ReceivedAt: s.db.now(),
-		BodyText: p.BodyText, BodyHTML: p.BodyHTML, Raw: f.Raw,
-		SizeBytes: int64(len(f.Raw)), IsAutoReply: p.IsAutoReply, ParseError: p.ParseError,
+		MessageID: opt(p.MessageID), InReplyTo: opt(p.InReplyTo), ReferencesHeader: opt(p.References),
+		FromEmail: opt(p.FromEmail), FromName: opt(p.FromName), ToAddrs: opt(p.To), CcAddrs: opt(p.Cc),
+		Subject: opt(p.Subject), SentAt: timePtr(p.SentAt), ReceivedAt: s.db.now(),
+		BodyText: opt(p.BodyText), BodyHTML: opt(p.BodyHTML), Raw: f.Raw,
+		SizeBytes: int64(len(f.Raw)), IsAutoReply: p.IsAutoReply, ParseError: opt(p.ParseError),
 	}
 	if err := tx.Create(row).Error; err != nil {
 		return 0, fmt.Errorf("insert ticket message: %w", err)
@@ -191,7 +191,7 @@ func (s *Tickets) insertMessage(tx *gorm.DB, f Fetched, ticketID int64) (int64, 
 	for _, a := range p.Attachments {
 		att := &TicketAttachment{
 			TicketMessageID: row.ID, Filename: a.Filename, ContentType: a.ContentType,
-			ContentID: a.ContentID, Inline: a.Inline, SizeBytes: int64(len(a.Data)),
+			ContentID: opt(a.ContentID), Inline: a.Inline, SizeBytes: int64(len(a.Data)),
 			SHA256: a.SHA256, Data: a.Data,
 		}
 		if err := tx.Create(att).Error; err != nil {
@@ -221,11 +221,35 @@ func ticketTypeOf(tx *gorm.DB, mailboxID int64) (*int64, error) {
 	return &tt.ID, nil
 }
 
-func findByMessageID(tx *gorm.DB, mailboxID int64, messageID string) (*TicketMessage, error) {
-	if messageID == "" {
+// findDuplicate finds a stored message that is the same message as p: the
+// same Message-ID and the same sender, subject, date and text. The
+// Message-ID alone is not enough: scripts, alarm panels and scanners reuse
+// one Message-ID for different messages, and treating those as duplicates
+// would drop (and with after_fetch=delete, destroy) real mail.
+func findDuplicate(tx *gorm.DB, mailboxID int64, p *ticket.Message) (*TicketMessage, error) {
+	if p.MessageID == "" {
 		return nil, nil
 	}
-	return findMessage(tx, mailboxID, []string{messageID})
+	var rows []TicketMessage
+	err := tx.Select("id", "ticket_id", "from_email", "subject", "sent_at", "body_text").
+		Where("mailbox_id = ? AND message_id = ?", mailboxID, p.MessageID).
+		Order("id").Limit(20).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("find message by id: %w", err)
+	}
+	for i := range rows {
+		if sameContent(&rows[i], p) {
+			return &rows[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func sameContent(row *TicketMessage, p *ticket.Message) bool {
+	sent := timePtr(p.SentAt)
+	sameDate := (row.SentAt == nil) == (sent == nil) && (sent == nil || row.SentAt.Equal(*sent))
+	return deref(row.FromEmail) == p.FromEmail && deref(row.Subject) == p.Subject &&
+		deref(row.BodyText) == p.BodyText && sameDate
 }
 
 func findReferenced(tx *gorm.DB, mailboxID int64, ids []string) (*TicketMessage, error) {

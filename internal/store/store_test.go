@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -106,6 +108,9 @@ func TestMailboxDefaultsFromPlainSQL(t *testing.T) {
 		require.Empty(t, mb.ClientSecret)
 		require.True(t, mb.AccessTokenExpiresAt.IsZero())
 		require.NotContains(t, fmt.Sprintf("%v %+v %#v", mb, mb, mb), "secret-refresh-token", "a mailbox must print without secrets")
+		var logged strings.Builder
+		slog.New(slog.NewJSONHandler(&logged, nil)).Info("x", "mailbox", mb)
+		require.NotContains(t, logged.String(), "secret-refresh-token", "a mailbox must log without secrets")
 	})
 }
 
@@ -329,4 +334,68 @@ func TestConcurrentSaveOfOneMessage(t *testing.T) {
 	require.Equal(t, 1, created)
 	require.Equal(t, int64(1), count(t, first, "ticket_messages"))
 	require.Equal(t, int64(1), count(t, first, "tickets"))
+}
+
+func TestPendingActionsByFolder(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "folders")
+		keys := []string{"imap:Входящие:7:1", "imap:Anfragen-Ü:7:2", "imap:50%_off:7:3", "imap:50xxoff:7:4", "imap:archive:7:5", "imap:Archive:7:6"}
+		for i, k := range keys {
+			raw := fmt.Sprintf("From: x@example.org\r\nMessage-ID: <f%d@example.org>\r\n\r\nbody %d\r\n", i, i)
+			_, err := db.Tickets().Save(ctx, fetched(mb, k, raw, uint32(i+1)))
+			require.NoError(t, err)
+		}
+		for _, k := range keys {
+			prefix := k[:strings.LastIndex(k, ":")+1]
+			got, err := db.Tickets().Pending(ctx, mb.ID, prefix)
+			require.NoError(t, err)
+			require.Equal(t, []store.PendingAction{{SourceKey: k, Action: store.ActionMarkSeen}}, got, "Pending(%q)", prefix)
+		}
+	})
+}
+
+func TestSameMessageIDDifferentContentIsStored(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		// Alarm panels and scanners reuse one Message-ID: different
+		// messages must both be stored.
+		ctx := context.Background()
+		mb := newMailbox(t, db, "alarms")
+		pump := func(n int) string {
+			return fmt.Sprintf("From: scada@plant.example\r\nSubject: Pump %d failed\r\nMessage-ID: <alert@scada>\r\n\r\nPump %d pressure low\r\n", n, n)
+		}
+		a, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:1", pump(1), 1))
+		require.NoError(t, err)
+		b, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:2", pump(7), 2))
+		require.NoError(t, err)
+		require.Equal(t, store.Created, a.Outcome)
+		require.NotEqual(t, store.Duplicate, b.Outcome)
+		require.Equal(t, int64(2), count(t, db, "ticket_messages"))
+		// The very same message again (a renumbered folder) is a duplicate.
+		c, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:8:1", pump(7), 3))
+		require.NoError(t, err)
+		require.Equal(t, store.Duplicate, c.Outcome)
+	})
+}
+
+func TestHugeMessageIDIsStored(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		mb := newMailbox(t, db, "huge")
+		raw := "From: x@example.org\r\nMessage-ID: <" + strings.Repeat("a", 9000) + "@example.org>\r\n\r\nbody\r\n"
+		_, err := db.Tickets().Save(context.Background(), fetched(mb, "imap:INBOX:7:1", raw, 1))
+		require.NoError(t, err)
+	})
+}
+
+func TestOptionalColumnsAreNull(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		mb := newMailbox(t, db, "nulls")
+		_, err := db.Tickets().Save(context.Background(), fetched(mb, "imap:INBOX:7:1", otherMail, 1))
+		require.NoError(t, err)
+		require.Equal(t, int64(0), count(t, db, "ticket_messages WHERE parse_error IS NOT NULL OR in_reply_to IS NOT NULL OR cc_addrs IS NOT NULL"))
+	})
 }

@@ -12,8 +12,8 @@ type Ticket struct {
 	TicketTypeID   *int64
 	MailboxID      *int64
 	Subject        string
-	RequesterEmail string
-	RequesterName  string
+	RequesterEmail *string
+	RequesterName  *string
 	Status         string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -37,28 +37,30 @@ type TicketType struct {
 // TableName maps TicketType to the ticket_types table.
 func (TicketType) TableName() string { return "ticket_types" }
 
-// TicketMessage is a row of ticket_messages: one fetched message.
+// TicketMessage is a row of ticket_messages: one fetched message. Optional
+// columns are pointers so that an absent value is NULL, not ”: a ticket
+// system filtering on "parse_error IS NOT NULL" must see only real errors.
 type TicketMessage struct {
 	ID               int64 `gorm:"primaryKey"`
 	TicketID         int64
 	MailboxID        int64
 	SourceKey        string
-	MessageID        string
-	InReplyTo        string
-	ReferencesHeader string
-	FromEmail        string
-	FromName         string
-	ToAddrs          string
-	CcAddrs          string
-	Subject          string
+	MessageID        *string
+	InReplyTo        *string
+	ReferencesHeader *string
+	FromEmail        *string
+	FromName         *string
+	ToAddrs          *string
+	CcAddrs          *string
+	Subject          *string
 	SentAt           *time.Time
 	ReceivedAt       time.Time
-	BodyText         string
-	BodyHTML         string `gorm:"column:body_html"`
+	BodyText         *string
+	BodyHTML         *string `gorm:"column:body_html"`
 	Raw              []byte
 	SizeBytes        int64
 	IsAutoReply      bool
-	ParseError       string
+	ParseError       *string
 }
 
 // TableName maps TicketMessage to the ticket_messages table.
@@ -70,7 +72,7 @@ type TicketAttachment struct {
 	TicketMessageID int64
 	Filename        string
 	ContentType     string
-	ContentID       string
+	ContentID       *string
 	Inline          bool
 	SizeBytes       int64
 	SHA256          string `gorm:"column:sha256"`
@@ -79,6 +81,22 @@ type TicketAttachment struct {
 
 // TableName maps TicketAttachment to the ticket_attachments table.
 func (TicketAttachment) TableName() string { return "ticket_attachments" }
+
+// opt maps "" to NULL for an optional column.
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// deref reads an optional column, NULL as "".
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
 
 // TicketSummary is a ticket with its message and attachment counts, for
 // listings.

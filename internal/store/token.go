@@ -11,6 +11,10 @@ import (
 	"github.com/fetcherhq/fetcher/internal/oauth"
 )
 
+// tokenTxTimeout bounds the token transaction: a lock wait behind another
+// worker's refresh (one HTTP request, at most 30 s) plus the refresh.
+const tokenTxTimeout = 2 * time.Minute
+
 // RefreshFunc decides, given the tokens stored now, which tokens to keep:
 // it returns cur unchanged when the cached access token is still good, or
 // new tokens from the provider.
@@ -29,7 +33,14 @@ type RefreshFunc func(cur oauth.Token) (oauth.Token, error)
 // token in fn's result never overwrites a stored one.
 func (s *Mailboxes) WithTokenLock(ctx context.Context, id int64, fn RefreshFunc) (oauth.Token, error) {
 	var out oauth.Token
-	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+	// The transaction must not end with ctx: once the provider has answered
+	// with a rotated refresh token, a SIGTERM or the mailbox timeout
+	// arriving before the commit would roll the new token back, and a
+	// provider that revokes token families on reuse would then lock the
+	// mailbox out. fn's own request still ends with ctx.
+	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenTxTimeout)
+	defer cancel()
+	err := s.db.tx(txCtx, func(tx *gorm.DB) error {
 		cur, err := s.lockTokens(tx, id)
 		if err != nil {
 			return err

@@ -131,3 +131,7 @@ func rawToUTF8(s, hint string) string {
 	}
 	return decodeCharset(s, hint)
 }
+
+// Clean makes s safe for a text column: valid UTF-8 (stray bytes read as
+// windows-1252) without NUL bytes.
+func Clean(s string) string { return clean(s) }

@@ -1,0 +1,47 @@
+package fetch
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fetcherhq/fetcher/internal/store"
+)
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	good := store.Mailbox{Protocol: "imap", Host: "outlook.office365.com", Port: 993, UseSSL: true,
+		Username: "s@example.com", AuthType: "oauth2", AfterFetch: "mark_seen"}
+	tests := []struct {
+		name   string
+		change func(*store.Mailbox)
+		column string // "" means valid
+	}{
+		{"valid", func(*store.Mailbox) {}, ""},
+		{"starttls", func(m *store.Mailbox) { m.UseSSL, m.StartTLS, m.Port = false, true, 143 }, ""},
+		{"plain on loopback", func(m *store.Mailbox) { m.UseSSL, m.Host = false, "127.0.0.1" }, ""},
+		{"plain over the network", func(m *store.Mailbox) { m.UseSSL = false }, "use_ssl"},
+		{"protocol", func(m *store.Mailbox) { m.Protocol = "imaps" }, "protocol"},
+		{"host", func(m *store.Mailbox) { m.Host = " " }, "host"},
+		{"port", func(m *store.Mailbox) { m.Port = 0 }, "port"},
+		{"username", func(m *store.Mailbox) { m.Username = "" }, "username"},
+		{"auth_type", func(m *store.Mailbox) { m.AuthType = "basic" }, "auth_type"},
+		{"password missing", func(m *store.Mailbox) { m.AuthType = "password" }, "password"},
+		{"after_fetch", func(m *store.Mailbox) { m.AfterFetch = "archive" }, "after_fetch"},
+		{"move without folder", func(m *store.Mailbox) { m.AfterFetch = "move" }, "move_to_folder"},
+		{"pop3 not yet", func(m *store.Mailbox) { m.Protocol, m.Port = "pop3", 995 }, "protocol"},
+	}
+	for _, tt := range tests {
+		mb := good
+		tt.change(&mb)
+		err := Validate(mb)
+		if tt.column == "" {
+			require.NoError(t, err, tt.name)
+			continue
+		}
+		var ce *ConfigError
+		require.True(t, errors.As(err, &ce), "%s: Validate() = %v", tt.name, err)
+		require.Equal(t, tt.column, ce.Column, tt.name)
+	}
+}
