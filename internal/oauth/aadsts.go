@@ -10,6 +10,9 @@ func aadstsAdvice(code int) (advice, bool) {
 	if a, ok := appAdvice(code); ok {
 		return a, true
 	}
+	if a, ok := assertionAdvice(code); ok {
+		return a, true
+	}
 	return userAdvice(code)
 }
 
@@ -63,6 +66,35 @@ func appAdvice(code int) (advice, bool) {
 			"work for IMAP, POP or SMTP) and check the tenant has Exchange Online"}, true
 	case 7000112: // application disabled
 		return advice{true, "have an admin enable the app's enterprise application in Entra ID"}, true
+	}
+	return advice{}, false
+}
+
+// assertionAdvice: Microsoft refused the client assertion of a certificate
+// credential (see https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
+func assertionAdvice(code int) (advice, bool) {
+	switch code {
+	case 700027: // signature invalid: certificate not uploaded, another key, or expired there
+		return advice{true, "upload the public part of the certificate in client_certificate " +
+			"(the .cer or .pem file) under Certificates & secrets → Certificates in the app " +
+			"registration, or store the certificate and key that are uploaded there; an expired " +
+			"one must be replaced (docs/certificate-credential.md)"}, true
+	case 700024: // assertion outside its nbf..exp window: the worker's clock is off
+		return advice{false, "check the worker's clock (use NTP): each client assertion is " +
+			"valid for 10 minutes from the time it is signed. The worker retries with backoff"}, true
+	case 700021: // iss/sub differ from client_id
+		return advice{true, "check client_id: it must be the application (client) id of the " +
+			"app registration the certificate is uploaded to"}, true
+	case 700023: // aud is not this token endpoint
+		return advice{true, "check tenant_id and authority_url: the client assertion is made " +
+			"for the token endpoint they name"}, true
+	case 50027: // assertion malformed
+		return advice{true, "check client_certificate and client_private_key " +
+			"(docs/certificate-credential.md): Microsoft could not read the client assertion"}, true
+	case 50013: // assertion invalid, e.g. replayed: the next request signs a new one
+		return advice{false, "nothing if it happens once: every request signs a new client " +
+			"assertion. If it repeats, check that nothing between the worker and Microsoft " +
+			"re-sends token requests, and the certificate credential"}, true
 	}
 	return advice{}, false
 }

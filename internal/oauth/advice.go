@@ -7,7 +7,7 @@ import (
 
 // Advice texts that recur.
 const (
-	doAuthorize = "sign in to the mailbox again and store the new refresh token in mailboxes.refresh_token (docs/microsoft365.md, \"Get a refresh token\")"
+	doAuthorize = `run fetcher authorize "<mailbox name>" to sign in again and store a new refresh token`
 	doRetry     = "nothing; the worker retries with backoff and keeps the stored tokens"
 	doSupport   = "nothing yet; the worker retries with backoff. If it persists, " +
 		"give the ids below to the provider's support"
@@ -46,7 +46,8 @@ func codeAdvice(code, desc string) advice {
 	case "consent_required", "interaction_required", "login_required", "access_denied":
 		return advice{true, doAuthorize}
 	case "invalid_client":
-		return advice{true, "check client_id and client_secret (paste the secret's value)"}
+		return advice{true, "check client_id and the client credential: client_secret (paste " +
+			"the secret's value), or client_certificate and client_private_key"}
 	case "unauthorized_client":
 		return advice{true, "check client_id, and that the app registration allows this grant"}
 	case "invalid_scope":

@@ -35,16 +35,17 @@ type Client struct {
 // [*ConfigError] (no request made), an [*Error] from the token endpoint, or a
 // wrapped network error; see [NeedsReauth] and [IsTemporary].
 func (c *Client) Token(ctx context.Context, cfg Config, refreshToken string) (Token, error) {
-	ep, err := prepare(cfg, refreshToken)
+	start := c.now()
+	ep, auth, err := prepare(cfg, refreshToken, start)
 	if err != nil {
 		return Token{}, fmt.Errorf("oauth settings: %w", err)
 	}
 	tr := &requestIDTransport{}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.httpClient(tr))
-	start := c.now()
-	tok, err := tokenRequest(cfg, ep, refreshToken).Token(ctx)
+	tok, err := tokenRequest(cfg, ep, refreshToken, auth).Token(ctx)
 	if err != nil {
-		err = c.translate(err, cfg.grant(), tr.lastID(), cfg.ClientSecret, refreshToken)
+		err = c.translate(err, cfg.grant(), tr.lastID(), cfg.ClientSecret, refreshToken,
+			auth.Get("client_assertion"))
 	}
 	c.log(ctx, cfg, ep.TokenURL, tr.lastID(), start, err)
 	if err != nil {
@@ -53,15 +54,22 @@ func (c *Client) Token(ctx context.Context, cfg Config, refreshToken string) (To
 	return toToken(tok, refreshToken, start), nil
 }
 
-func prepare(cfg Config, refreshToken string) (oauth2.Endpoint, error) {
-	if err := cfg.Validate(); err != nil {
-		return oauth2.Endpoint{}, err
+// prepare checks cfg at now and returns the endpoint and the client
+// authentication parameters (see [Config.ClientAuthParams]).
+func prepare(cfg Config, refreshToken string, now time.Time) (oauth2.Endpoint, url.Values, error) {
+	if err := cfg.ValidateAt(now); err != nil {
+		return oauth2.Endpoint{}, nil, err
 	}
 	if cfg.grant() == GrantRefreshToken && refreshToken == "" {
-		return oauth2.Endpoint{}, &ConfigError{"refresh_token", "is empty",
+		return oauth2.Endpoint{}, nil, &ConfigError{"refresh_token", "is empty",
 			"authorize the mailbox (fetcher authorize <mailbox>)"}
 	}
-	return cfg.Endpoint()
+	ep, err := cfg.Endpoint()
+	if err != nil {
+		return oauth2.Endpoint{}, nil, err
+	}
+	auth, err := cfg.ClientAuthParams(now, ep.TokenURL)
+	return ep, auth, err
 }
 
 // tokenRequest builds the request for either grant. x/oauth2's own refresher
@@ -69,21 +77,26 @@ func prepare(cfg Config, refreshToken string) (oauth2.Endpoint, error) {
 // AADSTS900144 on some setups, so the refresh goes through clientcredentials,
 // which sends Scopes and documents overriding grant_type in EndpointParams.
 // RetrieveToken still keeps the old refresh token when none comes back.
-func tokenRequest(cfg Config, ep oauth2.Endpoint, refreshToken string) *clientcredentials.Config {
-	cc := &clientcredentials.Config{
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
-		TokenURL:     ep.TokenURL,
-		Scopes:       cfg.EffectiveScopes(),
-		AuthStyle:    ep.AuthStyle,
+//
+// The client secret or assertion goes into EndpointParams (auth), not
+// ClientSecret, so a certificate credential never sends the secret. Every
+// endpoint uses AuthStyleInParams, where the two are the same POST body.
+func tokenRequest(cfg Config, ep oauth2.Endpoint, refreshToken string, auth url.Values) *clientcredentials.Config {
+	params := url.Values{}
+	for k, v := range auth {
+		params[k] = v
 	}
 	if cfg.grant() == GrantRefreshToken {
-		cc.EndpointParams = url.Values{
-			"grant_type":    {GrantRefreshToken},
-			"refresh_token": {refreshToken},
-		}
+		params.Set("grant_type", GrantRefreshToken)
+		params.Set("refresh_token", refreshToken)
 	}
-	return cc
+	return &clientcredentials.Config{
+		ClientID:       cfg.ClientID,
+		TokenURL:       ep.TokenURL,
+		Scopes:         cfg.EffectiveScopes(),
+		AuthStyle:      ep.AuthStyle,
+		EndpointParams: params,
+	}
 }
 
 // httpClient returns a copy of c.HTTPClient whose transport adds a

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Config is one mailbox's OAuth settings, as stored in the mailboxes table.
@@ -20,9 +21,11 @@ type Config struct {
 	ClientID     string // client_id
 	ClientSecret string // client_secret: empty for public (desktop) clients
 	// ClientCertificate and ClientPrivateKey (PEM) are a certificate
-	// credential: a signed client assertion (RFC 7523) replaces the secret.
-	ClientCertificate string   // client_certificate
-	ClientPrivateKey  string   // client_private_key
+	// credential: a client assertion (RFC 7523) signed with the RSA key
+	// replaces the secret. When set, ClientSecret is ignored and never sent.
+	// See [Config.ClientAuthParams] and docs/certificate-credential.md.
+	ClientCertificate string   // client_certificate: the leaf first; a chain or key+cert file works
+	ClientPrivateKey  string   // client_private_key: PKCS#8 or PKCS#1 RSA, unencrypted
 	RedirectURL       string   // redirect_url: registered redirect URI (authorize flow only)
 	Scopes            []string // scopes; empty: DefaultScopes(Provider, Protocol, Grant)
 	Protocol          string   // "imap", "pop3" or "smtp": picks the default scopes
@@ -44,9 +47,15 @@ func (e *ConfigError) Error() string {
 
 // Validate reports every setting that cannot work, joined (see
 // [errors.Join]); each is a [*ConfigError] naming the column and the fix.
-func (c Config) Validate() error {
+// A certificate credential's validity is checked against time.Now.
+func (c Config) Validate() error { return c.ValidateAt(time.Now()) }
+
+// ValidateAt is [Config.Validate] with the clock: a certificate credential
+// that is expired (or not yet valid) at now is an error.
+func (c Config) ValidateAt(now time.Time) error {
 	checks := []func() error{c.checkProvider, c.checkGrant, c.checkClientID,
-		c.checkEndpoints, c.checkTenant, c.checkSecret, c.checkScopes}
+		c.checkEndpoints, c.checkTenant, c.checkSecret, c.checkScopes,
+		func() error { return c.checkCertificate(now) }}
 	var errs []error
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -119,16 +128,19 @@ func checkURL(column, raw string, required bool) error {
 	return nil
 }
 
-// String prints c without the client secret, so %v and %s are safe in logs.
+// String prints c without the client secret or private key, so %v and %s
+// are safe in logs.
 func (c Config) String() string {
-	return fmt.Sprintf("{provider=%s grant=%s tenant=%s client_id=%s client_secret=%s scopes=%q}",
-		c.Provider, c.grant(), c.tenant(), c.ClientID, redacted(c.ClientSecret), c.EffectiveScopes())
+	return fmt.Sprintf("{provider=%s grant=%s tenant=%s client_id=%s client_secret=%s "+
+		"client_certificate=%s client_private_key=%s scopes=%q}",
+		c.Provider, c.grant(), c.tenant(), c.ClientID, redacted(c.ClientSecret),
+		redacted(c.ClientCertificate), redacted(c.ClientPrivateKey), c.EffectiveScopes())
 }
 
-// GoString keeps %#v from printing the client secret.
+// GoString keeps %#v from printing the client secret or private key.
 func (c Config) GoString() string { return "oauth.Config" + c.String() }
 
-// LogValue keeps slog from printing the client secret.
+// LogValue keeps slog from printing the client secret or private key.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func redacted(secret string) string {

@@ -19,10 +19,13 @@ func (c Config) checkTenant() error {
 	return nil
 }
 
+// checkSecret: app-only access needs a confidential client, with a secret
+// or a certificate credential (checkCertificate checks the latter).
 func (c Config) checkSecret() error {
-	if c.grant() == GrantClientCredentials && c.ClientSecret == "" {
+	if c.grant() == GrantClientCredentials && c.ClientSecret == "" && !c.UsesCertificate() {
 		return &ConfigError{"client_secret", "is required for client_credentials",
-			"create a client secret in the app registration and store its value"}
+			"create a client secret in the app registration and store its value, or use a " +
+				"certificate (client_certificate and client_private_key, docs/certificate-credential.md)"}
 	}
 	return nil
 }

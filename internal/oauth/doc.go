@@ -12,6 +12,10 @@
 // mailbox to needs_reauth and show [Error.Advice]); [IsTemporary] reports that
 // the worker should back off and retry, keeping the stored tokens.
 //
-// Nothing in this package logs or returns a client secret, refresh token,
-// access token or request body.
+// The app authenticates with a client secret or, as Microsoft recommends, a
+// certificate credential: [Config.ClientAuthParams] signs a client assertion
+// (RFC 7523) with the private key for every token request.
+//
+// Nothing in this package logs or returns a client secret, private key,
+// client assertion, refresh token, access token or request body.
 package oauth

@@ -28,7 +28,8 @@ type Error struct {
 	Reauth bool
 	// Advice says in plain words what the admin must do.
 	Advice string
-	// Grant is the grant that failed: GrantRefreshToken or GrantClientCredentials.
+	// Grant is the grant that failed: GrantRefreshToken or GrantClientCredentials,
+	// or, in fetcher authorize, GrantAuthorizationCode or GrantDeviceCode.
 	Grant string
 }
 
@@ -59,6 +60,10 @@ func (e *Error) prefix() string {
 		return fmt.Sprintf("token endpoint failed (HTTP %d)", e.Status)
 	case e.Grant == GrantClientCredentials:
 		return "token endpoint refused the client credentials"
+	case e.Grant == GrantAuthorizationCode:
+		return "token endpoint refused the authorization code"
+	case e.Grant == GrantDeviceCode:
+		return "token endpoint refused the device code sign-in"
 	}
 	return "token endpoint refused the refresh token"
 }

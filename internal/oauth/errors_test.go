@@ -24,11 +24,11 @@ func TestErrorString(t *testing.T) {
 	}{
 		{"refresh refused", &oauth.Error{Status: 400, Code: "invalid_grant", AADSTS: 70008,
 			Description: "AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.",
-			Advice:      "sign in to the mailbox again and store the new refresh token", Reauth: true,
+			Advice:      "run fetcher authorize to sign in again", Reauth: true,
 			TraceID: "t-1", CorrelationID: "c-1", ClientRequestID: "c-1"},
 			"token endpoint refused the refresh token: invalid_grant AADSTS70008: The provided " +
-				"authorization code or refresh token has expired due to inactivity. Do this: sign in " +
-				"to the mailbox again and store the new refresh token [trace_id=t-1, correlation_id=c-1, client_request_id=c-1]"},
+				"authorization code or refresh token has expired due to inactivity. Do this: run " +
+				"fetcher authorize to sign in again [trace_id=t-1, correlation_id=c-1, client_request_id=c-1]"},
 		{"client credentials, code only in error_codes", &oauth.Error{Status: 401, Code: "invalid_client",
 			AADSTS: 7000215, Description: "Invalid client secret provided", Grant: oauth.GrantClientCredentials},
 			"token endpoint refused the client credentials: invalid_client AADSTS7000215: Invalid client secret provided."},

@@ -25,8 +25,8 @@ func TestToken_Failures(t *testing.T) {
 		wantAdvice string
 		wantRetry  time.Duration
 	}{
-		{"70008 expired", oauthtest.ExpiredRefreshToken(), 400, "invalid_grant", 70008, true, "sign in to the mailbox again and store the new refresh token", 0},
-		{"700082 unused 90 days", oauthtest.UnusedRefreshToken(), 400, "invalid_grant", 700082, true, "sign in to the mailbox again", 0},
+		{"70008 expired", oauthtest.ExpiredRefreshToken(), 400, "invalid_grant", 70008, true, `run fetcher authorize "<mailbox name>" to sign in again and store a new refresh token`, 0},
+		{"700082 unused 90 days", oauthtest.UnusedRefreshToken(), 400, "invalid_grant", 700082, true, "run fetcher authorize", 0},
 		{"50173 revoked", oauthtest.GrantRevoked(), 400, "invalid_grant", 50173, true, "password reset", 0},
 		{"54005 code redeemed", oauthtest.CodeRedeemed(), 400, "invalid_grant", 54005, true, "restart the authorize flow", 0},
 		{"65001 consent", oauthtest.ConsentMissing(), 400, "invalid_grant", 65001, true, "admin consent", 0},

@@ -41,6 +41,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		redirectWith(w, r, redirect, url.Values{"error": {"unsupported_response_type"},
 			"error_description": {"AADSTS700054: response_type must be 'code'."},
 			"state":             {q.Get("state")}})
+	case s.opts.DenyConsent:
+		redirectWith(w, r, redirect, url.Values{"error": {"access_denied"},
+			"error_subcode":     {"cancel"},
+			"error_description": {"AADSTS65004: User declined to consent to access the app."},
+			"state":             {q.Get("state")}})
 	default:
 		code := s.newCode(q, redirect.String())
 		redirectWith(w, r, redirect, url.Values{"code": {code}, "state": {q.Get("state")},

@@ -13,6 +13,7 @@ type Request struct {
 	ClientID        string
 	SecretInBody    bool // client_secret in the form (AuthStyleInParams)
 	SecretInHeader  bool // HTTP Basic auth (AuthStyleInHeader)
+	AssertionInBody bool // client_assertion in the form (certificate credential)
 	ClientRequestID string
 }
 
@@ -40,6 +41,7 @@ func (s *Server) record(r *http.Request) {
 		ClientID:        r.PostForm.Get("client_id"),
 		SecretInBody:    r.PostForm.Has("client_secret"),
 		SecretInHeader:  basic,
+		AssertionInBody: r.PostForm.Has("client_assertion"),
 		ClientRequestID: r.Header.Get("client-request-id"),
 	}
 	s.mu.Lock()

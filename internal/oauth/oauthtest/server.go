@@ -9,6 +9,7 @@
 package oauthtest
 
 import (
+	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -36,6 +37,10 @@ type Options struct {
 	// AuthorizeUser is the user who consents at the authorize endpoint when
 	// the request has no login_hint; default DefaultUser.
 	AuthorizeUser string
+	// DenyConsent makes the authorize endpoint answer as a user who cancels
+	// the consent page: a redirect with error=access_denied (AADSTS65004)
+	// and the state, and no code.
+	DenyConsent bool
 	// Now is the clock for token expiry; default time.Now.
 	Now func() time.Time
 }
@@ -46,8 +51,10 @@ type Server struct {
 	srv  *httptest.Server
 
 	mu       sync.Mutex
-	clients  map[string]string // client id → secret; "" is a public client
-	refresh  map[string]*grant // refresh token → grant
+	clients  map[string]string              // client id → secret; "" and no certs is a public client
+	certs    map[string][]*x509.Certificate // client id → certificate credentials
+	jtis     map[string]time.Time           // client id + " " + assertion jti → its exp, to refuse replays
+	refresh  map[string]*grant              // refresh token → grant
 	access   map[string]AccessToken
 	revoked  map[string]bool // rotation families revoked by reuse
 	revUsers map[string]bool // users whose grants were revoked
@@ -78,6 +85,8 @@ func NewServer(opts Options) *Server {
 	s := &Server{
 		opts:     opts,
 		clients:  map[string]string{},
+		certs:    map[string][]*x509.Certificate{},
+		jtis:     map[string]time.Time{},
 		refresh:  map[string]*grant{},
 		access:   map[string]AccessToken{},
 		revoked:  map[string]bool{},
@@ -117,7 +126,8 @@ func (s *Server) TokenURL(tenant string) string {
 func (s *Server) Close() { s.srv.Close() }
 
 // AddClient registers an app. An empty secret registers a public client,
-// which must not send one; a confidential client must.
+// which must not send one; a confidential client must send its secret or a
+// client assertion of a certificate added with [Server.AddClientCertificate].
 func (s *Server) AddClient(clientID, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -17,10 +17,12 @@ const (
 
 // tokenRequest is a parsed token request.
 type tokenRequest struct {
-	tenant   string // "" on the custom-provider path
-	form     url.Values
-	clientID string
-	secret   string
+	tenant    string // "" on the custom-provider path
+	tokenURL  string // the URL requested: a client assertion's aud must be this
+	form      url.Values
+	clientID  string
+	secret    string
+	assertion string // client_assertion (RFC 7523 section 2.2)
 }
 
 // handleToken serves POST {tenant}/oauth2/v2.0/token and POST /token.
@@ -47,14 +49,24 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func parseTokenRequest(r *http.Request) tokenRequest {
-	req := tokenRequest{tenant: r.PathValue("tenant"), form: r.PostForm,
-		clientID: r.PostForm.Get("client_id"), secret: r.PostForm.Get("client_secret")}
+	req := tokenRequest{tenant: r.PathValue("tenant"), tokenURL: requestURL(r), form: r.PostForm,
+		clientID: r.PostForm.Get("client_id"), secret: r.PostForm.Get("client_secret"),
+		assertion: r.PostForm.Get("client_assertion")}
 	if id, secret, ok := r.BasicAuth(); ok && req.clientID == "" {
 		// RFC 6749 section 2.3.1: both are form-urlencoded first.
 		req.clientID, _ = url.QueryUnescape(id)
 		req.secret, _ = url.QueryUnescape(secret)
 	}
 	return req
+}
+
+// requestURL is the URL the client posted to, without the query.
+func requestURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.EscapedPath()
 }
 
 func (s *Server) serveGrant(req tokenRequest) (*tokenResponse, *Failure) {
