@@ -20,6 +20,7 @@ const (
 // build one with buffers and a map of variables.
 type Main struct {
 	Stdout, Stderr io.Writer
+	Stdin          io.Reader // the address pasted to fetcher authorize; nil reads nothing
 	Getenv         func(string) string
 }
 
@@ -29,6 +30,7 @@ Usage:
   fetcher run [--once] [flags]   fetch every enabled mailbox, every --interval (default 10m), or once
   fetcher migrate [--down]       apply the database schema (or revert the newest step)
   fetcher demo [--keep-db]       run passes against built-in IMAP and token servers and print the tickets
+  fetcher authorize MAILBOX      sign a mailbox's user in once and store its refresh token (--device, --admin-consent)
   fetcher help                   show this text
 
 Settings come from flags or the environment: DATABASE_URL (postgres://… or
@@ -44,9 +46,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, []string) error{
-		"run":     m.runCmd,
-		"migrate": m.migrateCmd,
-		"demo":    m.demoCmd,
+		"run":       m.runCmd,
+		"migrate":   m.migrateCmd,
+		"demo":      m.demoCmd,
+		"authorize": m.authorizeCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	switch {

@@ -3,6 +3,7 @@
 //	fetcher run [--once]   fetch every enabled mailbox (every 10 minutes, or once)
 //	fetcher migrate        apply the database schema
 //	fetcher demo           run one pass against built-in servers and print the tickets
+//	fetcher authorize MAILBOX  sign a mailbox's user in once and store its refresh token
 //
 // See README.md and docs/ for setup.
 package main
@@ -17,6 +18,6 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Getenv: os.Getenv}
 	os.Exit(m.Run(ctx, os.Args[1:]))
 }

@@ -130,7 +130,7 @@ func TestRunOnceEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, store.StatusNeedsReauth, stale.Status)
 			require.Contains(t, stale.LastError, "AADSTS70008")
-			require.Contains(t, stale.LastError, "sign in to the mailbox again")
+			require.Contains(t, stale.LastError, "run fetcher authorize")
 			require.NotContains(t, r.stderr, "stale-token")
 			require.NotContains(t, r.stderr, "app-secret")
 		})

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/mailbox"
@@ -21,7 +22,7 @@ func classify(mb store.Mailbox, err error, now time.Time) (status, message strin
 	case secretExpired(mb, err, now):
 		return store.StatusNeedsReauth, warning(mb, now) + ". The provider said: " + err.Error()
 	case errors.Is(err, errNoRefreshToken):
-		return store.StatusNeedsReauth, "no refresh token is stored for mailbox " + mb.Name + ". Do this: get one by signing in once (docs/microsoft365.md, \"Get a refresh token\") and store it in mailboxes.refresh_token"
+		return store.StatusNeedsReauth, "no refresh token is stored for mailbox " + mb.Name + ". Do this: run fetcher authorize " + strconv.Quote(mb.Name) + " to sign in once and store one (docs/microsoft365.md, \"Get a refresh token\")"
 	case oauth.NeedsReauth(err):
 		return store.StatusNeedsReauth, err.Error()
 	case mailbox.IsAuth(err):

@@ -1,0 +1,171 @@
+package authorize_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fetcherhq/fetcher/internal/authorize"
+	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
+)
+
+const (
+	clientID = "app-1"
+	secret   = "app-1-secret-value"
+	tenant   = "contoso.example"
+	user     = "support@contoso.example"
+	loopback = "http://127.0.0.1/testApp/"
+	webApp   = "https://helpdesk.example.com/oauth/callback"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the flow writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type testBundle struct {
+	srv   *oauthtest.Server
+	flow  *authorize.Flow
+	out   *syncBuffer // what the admin reads
+	logs  *syncBuffer // the token request log
+	saved chan oauth.Token
+}
+
+// setup returns a flow for a Microsoft mailbox with redirect at a fresh
+// test server; Save sends what it stores on saved.
+func setup(t *testing.T, opts oauthtest.Options, redirect string) *testBundle {
+	t.Helper()
+	srv := oauthtest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	srv.AddClient(clientID, secret)
+	b := &testBundle{srv: srv, out: &syncBuffer{}, logs: &syncBuffer{}, saved: make(chan oauth.Token, 1)}
+	b.flow = &authorize.Flow{
+		Config: oauth.Config{Provider: oauth.Microsoft, TenantID: tenant, AuthorityURL: srv.URL(),
+			ClientID: clientID, ClientSecret: secret, RedirectURL: redirect, Protocol: "imap"},
+		LoginHint: user,
+		Client:    &oauth.Client{Logger: slog.New(slog.NewTextHandler(b.logs, nil))},
+		Out:       b.out,
+		Timeout:   20 * time.Second,
+		SaveFunc: func(_ context.Context, tok oauth.Token) error {
+			b.saved <- tok
+			return nil
+		},
+	}
+	return b
+}
+
+type outcome struct {
+	tok oauth.Token
+	err error
+}
+
+// start runs fn (Browser or Device) in the background.
+func start(fn func(context.Context) (oauth.Token, error)) <-chan outcome {
+	done := make(chan outcome, 1)
+	go func() {
+		tok, err := fn(context.Background())
+		done <- outcome{tok, err}
+	}()
+	return done
+}
+
+func wait(t *testing.T, done <-chan outcome) outcome {
+	t.Helper()
+	select {
+	case o := <-done:
+		return o
+	case <-time.After(30 * time.Second):
+		t.Fatal("the flow did not end")
+		return outcome{}
+	}
+}
+
+var authorizeURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+/[^\s]*/authorize\?\S+`)
+
+// printedURL waits for the flow to print the address to open.
+func printedURL(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
+	t.Helper()
+	var got string
+	require.Eventually(t, func() bool {
+		got = re.FindString(out.String())
+		return got != ""
+	}, 10*time.Second, 10*time.Millisecond, "no address printed; output: %s", out.String())
+	return got
+}
+
+var noFollow = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Timeout:       10 * time.Second,
+}
+
+// consent plays the user at the provider: it opens authURL and returns where
+// the provider sends the browser, without going there.
+func consent(t *testing.T, authURL string) *url.URL {
+	t.Helper()
+	resp, err := noFollow.Get(authURL)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	return loc
+}
+
+// browse opens u like a browser, without keep-alive, and returns the status
+// and page.
+func browse(t *testing.T, u string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// requireNoSecrets checks that nothing the admin reads or the log holds a
+// token, the code, the verifier or the client secret.
+func requireNoSecrets(t *testing.T, b *testBundle, secrets ...string) {
+	t.Helper()
+	for _, s := range append(secrets, secret) {
+		if s == "" {
+			continue
+		}
+		require.NotContains(t, b.out.String(), s, "output leaks a secret")
+		require.NotContains(t, b.logs.String(), s, "log leaks a secret")
+	}
+}
+
+func codeRedemptions(srv *oauthtest.Server) int {
+	n := 0
+	for _, r := range srv.RequestLog() {
+		if r.GrantType == "authorization_code" {
+			n++
+		}
+	}
+	return n
+}
