@@ -44,7 +44,7 @@ func (r *Runner) open(ctx context.Context, mb store.Mailbox, forceRefresh bool) 
 // whether it was just issued.
 func (r *Runner) accessToken(ctx context.Context, mb store.Mailbox, force bool) (token string, fresh bool, err error) {
 	cfg := OAuthConfig(mb)
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateAt(r.now()); err != nil {
 		return "", false, err
 	}
 	before := time.Duration(mb.RefreshBeforeSeconds) * time.Second

@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"testing"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
 	"github.com/fetcherhq/fetcher/internal/store"
 )
 
@@ -113,4 +116,16 @@ func TestWarning(t *testing.T) {
 		}
 		require.Contains(t, got, tt.want, tt.name)
 	}
+}
+
+func TestCertificateWarning(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	now := time.Now()
+	cert, err := oauthtest.NewCertificate(key, now.Add(-time.Hour), now.Add(20*24*time.Hour))
+	require.NoError(t, err)
+	mb := store.Mailbox{OAuthProvider: "microsoft", ClientCertificate: string(cert.CertPEM), ClientPrivateKey: string(cert.KeyPEM)}
+	require.Contains(t, warning(mb, now), "client certificate expires on")
+	require.Empty(t, warning(mb, now.Add(-30*24*time.Hour)))
 }
