@@ -64,7 +64,7 @@ func (m *Main) authorizeCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	mb, err := findMailbox(ctx, db, names[0])
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ func (m *Main) migrateCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	if down {
 		v, err := db.MigrateDown(ctx)
 		if err != nil {

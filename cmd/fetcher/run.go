@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -28,7 +29,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	runner, err := newRunner(cfg, db, log)
 	if err != nil {
 		return &usageError{err}
@@ -47,26 +48,26 @@ func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB,
 		return nil, err
 	}
 	log.Info("database opened", "dialect", db.Dialect(), "url", displayURL(cfg.DatabaseURL))
-	if cfg.AutoMigrate {
+	if err := prepareSchema(ctx, db, cfg.AutoMigrate, log); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return db, nil
+}
+
+// prepareSchema migrates, or with auto-migrate off refuses an old schema.
+func prepareSchema(ctx context.Context, db *store.DB, migrate bool, log *slog.Logger) error {
+	if migrate {
 		applied, err := db.Migrate(ctx)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		if len(applied) > 0 {
+		if err == nil && len(applied) > 0 {
 			log.Info("schema migrated", "applied", applied)
 		}
-		return db, nil
+		return err
 	}
 	pending, err := db.PendingMigrations(ctx)
 	if err == nil && len(pending) > 0 {
 		err = fmt.Errorf("the database schema is behind (%v pending): run `fetcher migrate`", pending)
 	}
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
+	return err
 }
 
 func displayURL(u string) string {

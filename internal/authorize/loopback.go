@@ -39,7 +39,7 @@ func (f *Flow) loopback(ctx context.Context, redirect *url.URL) (oauth.Token, er
 		return oauth.Token{}, fmt.Errorf("listen for the browser on 127.0.0.1:%s (redirect_url): %w; "+
 			"stop what uses the port, or register and store a redirect_url with another port", redirect.Port(), err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	uri := *redirect
 	if redirect.Port() == "" {
 		uri.Host = net.JoinHostPort(redirect.Hostname(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))

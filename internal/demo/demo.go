@@ -80,7 +80,7 @@ func (e *env) start(ctx context.Context) (func(), error) {
 	if e.db, err = store.Open(ctx, url); err != nil {
 		return cleanup, err
 	}
-	closers = append(closers, func() { e.db.Close() })
+	closers = append(closers, func() { _ = e.db.Close() })
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return cleanup, err
 	}
@@ -91,7 +91,7 @@ func (e *env) start(ctx context.Context) (func(), error) {
 	if err != nil {
 		return cleanup, err
 	}
-	closers = append(closers, func() { e.imap.Close() })
+	closers = append(closers, func() { _ = e.imap.Close() })
 	e.imap.AddUser(user, "")
 	e.runner = &fetch.Runner{
 		DB:      e.db,
@@ -119,7 +119,7 @@ func (e *env) databaseURL() (string, func(), error) {
 		e.keptDB = "sqlite:" + path
 		return e.keptDB, func() {}, nil
 	}
-	return "sqlite:" + path, func() { os.RemoveAll(dir) }, nil
+	return "sqlite:" + path, func() { _ = os.RemoveAll(dir) }, nil
 }
 
 func (e *env) deliver(names ...string) error {

@@ -120,7 +120,8 @@ func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, 
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	// A failed LOGOUT changes nothing: every message is already committed.
+	defer func() { _ = sess.Close() }()
 	tickets := r.DB.Tickets()
 	cur, err := tickets.Cursor(ctx, mb.ID, mb.Folder)
 	if err != nil {

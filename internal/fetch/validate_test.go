@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,7 +40,7 @@ func TestValidate(t *testing.T) {
 			continue
 		}
 		var ce *ConfigError
-		require.True(t, errors.As(err, &ce), "%s: Validate() = %v", tt.name, err)
+		require.ErrorAs(t, err, &ce, tt.name)
 		require.Equal(t, tt.column, ce.Column, tt.name)
 	}
 }

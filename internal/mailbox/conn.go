@@ -127,7 +127,7 @@ func dial(ctx context.Context, acct Account, opts *Options) (*deadlineConn, erro
 	if acct.Security == TLS {
 		tc := tls.Client(raw, opts.tlsConfig(acct.Host))
 		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
+			_ = raw.Close()
 			return nil, tlsError(acct, err)
 		}
 		conn = tc

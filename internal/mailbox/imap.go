@@ -38,7 +38,7 @@ func openIMAP(ctx context.Context, acct Account, opts *Options) (*imapSession, e
 	}
 	err = s.run(ctx, func() error { return s.start(acct, opts) })
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	return s, nil
@@ -115,7 +115,7 @@ func (s *imapSession) run(ctx context.Context, fn func() error) error {
 	}
 	s.conn.arm()
 	defer s.conn.disarm()
-	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
 	err := fn()
 	if !stop() {
 		return fmt.Errorf("%s: %w", s.acct.addr(), ctx.Err())
@@ -211,7 +211,7 @@ func (s *imapSession) fetch(msg Message) ([]byte, error) {
 		UID:         true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 	})
-	defer cmd.Close()
+	defer func() { _ = cmd.Close() }() // on early return; checked below
 	var raw []byte
 	found := false
 	for m := cmd.Next(); m != nil; m = cmd.Next() {

@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -77,7 +76,7 @@ func TestValidate(t *testing.T) {
 				require.ErrorContains(t, err, want)
 			}
 			var ce *oauth.ConfigError
-			require.True(t, errors.As(err, &ce), "Validate() = %T, want *ConfigError", err)
+			require.ErrorAs(t, err, &ce)
 			require.True(t, oauth.NeedsReauth(err))
 			require.False(t, oauth.IsTemporary(err))
 		})

@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +84,7 @@ func TestValidate_Certificate(t *testing.T) {
 				require.ErrorContains(t, err, want)
 			}
 			var ce *oauth.ConfigError
-			require.True(t, errors.As(err, &ce), "Validate() = %T, want *ConfigError", err)
+			require.ErrorAs(t, err, &ce)
 			require.Contains(t, []string{"client_certificate", "client_private_key"}, ce.Column)
 			require.True(t, oauth.NeedsReauth(err))
 			for _, secret := range append(keyMaterial(good.KeyPEM), keyMaterial(other.KeyPEM)...) {

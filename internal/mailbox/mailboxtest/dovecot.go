@@ -75,11 +75,11 @@ func StartDovecot(opts DovecotOptions) (*Dovecot, error) {
 		}
 	}
 	if err := d.writeConfig(opts); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	if err := d.start(); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	return d, nil
@@ -90,7 +90,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -210,7 +210,7 @@ func (d *Dovecot) start() error {
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", d.Addr("imaps"), 200*time.Millisecond)
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)

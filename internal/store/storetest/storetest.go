@@ -78,7 +78,7 @@ func PostgresURL(t testing.TB) string {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, AdminURL())
 	require.NoError(t, err, "connect to Postgres at %s: start it, or set TEST_DATABASE_URL", store.Redact(AdminURL()))
-	defer admin.Close(ctx)
+	defer func() { _ = admin.Close(ctx) }()
 	name := "fetcher_test_" + randomHex(6)
 	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
 	require.NoError(t, err, "create test database")
@@ -97,7 +97,7 @@ func dropDatabase(t testing.TB, name string) {
 		t.Errorf("drop test database %s: %v", name, err)
 		return
 	}
-	defer admin.Close(ctx)
+	defer func() { _ = admin.Close(ctx) }()
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 		t.Errorf("drop test database %s: %v", name, err)
 	}
@@ -108,7 +108,7 @@ func openMigrated(t testing.TB, rawURL string) *store.DB {
 	ctx := context.Background()
 	db, err := store.Open(ctx, rawURL)
 	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { _ = db.Close() })
 	_, err = db.Migrate(ctx)
 	require.NoError(t, err)
 	return db
