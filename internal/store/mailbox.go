@@ -147,8 +147,9 @@ func (s *Mailboxes) GetByName(ctx context.Context, name string) (Mailbox, error)
 	return m, nil
 }
 
-// Create inserts a mailbox, filling the defaults the schema gives a row
-// inserted by SQL, and sets m.ID.
+// Create inserts a mailbox and sets m.ID. Empty text columns with a schema
+// default (auth_type, oauth_grant, folder, after_fetch, status) and a zero
+// refresh_before_seconds get that default; booleans are written as given.
 func (s *Mailboxes) Create(ctx context.Context, m *Mailbox) error {
 	applyMailboxDefaults(m)
 	now := s.db.now()

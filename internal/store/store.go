@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -94,6 +95,8 @@ func parseURL(raw string) (dialect, dsn string) {
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		return Postgres, raw
+	case strings.Contains(raw, "host=") || strings.Contains(raw, "dbname="):
+		return Postgres, raw // libpq key=value form
 	case raw == "":
 		raw = DefaultSQLitePath
 	case strings.HasPrefix(raw, "sqlite://"):
@@ -108,17 +111,30 @@ func parseURL(raw string) (dialect, dsn string) {
 	return SQLite, raw + sep + sqliteParams
 }
 
-// Redact returns rawURL with any password replaced, for logs and errors.
+// Redact returns rawURL with any password replaced, for logs and errors:
+// in the user info, in a password= query parameter, or in the libpq
+// key=value form.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
-		return rawURL
+	if !strings.Contains(rawURL, "://") {
+		return kvPassword.ReplaceAllString(rawURL, "${1}xxxxx")
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable database URL)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }
+
+var kvPassword = regexp.MustCompile(`(password\s*=\s*)('[^']*'|\S+)`)
 
 // URL is the URL the database was opened with. It may hold a password:
 // print it through Redact.

@@ -402,3 +402,17 @@ func TestOptionalColumnsAreNull(t *testing.T) {
 		require.Equal(t, int64(0), count(t, db, "ticket_messages WHERE parse_error IS NOT NULL OR in_reply_to IS NOT NULL OR cc_addrs IS NOT NULL"))
 	})
 }
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"postgres://fetcher:s3cret@db:5432/fetcher", "postgres://fetcher:xxxxx@db:5432/fetcher"},
+		{"postgres://fetcher@db/fetcher?sslmode=disable&password=s3cret", "postgres://fetcher@db/fetcher?password=xxxxx&sslmode=disable"},
+		{"host=db user=fetcher password=s3cret dbname=fetcher", "host=db user=fetcher password=xxxxx dbname=fetcher"},
+		{"host=db password='s3 cret' dbname=fetcher", "host=db password=xxxxx dbname=fetcher"},
+		{"sqlite:fetcher.db", "sqlite:fetcher.db"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, store.Redact(tt.in))
+	}
+}
