@@ -44,7 +44,7 @@ func (c *Client) translate(err error, grant, requestID string, secrets ...string
 
 func (c *Client) fromRetrieve(re *oauth2.RetrieveError, grant, requestID string, secrets []string) *Error {
 	var body errorBody
-	_ = json.Unmarshal(re.Body, &body) // not JSON (a proxy's HTML page): status only
+	_ = json.Unmarshal(re.Body, &body)                                                       // not JSON (a proxy's HTML page): status only
 	desc := firstLine(redact(firstNonEmpty(re.ErrorDescription, body.Description), secrets)) // redact before cutting: a cut secret escapes ReplaceAll
 	e := &Error{
 		Code:            firstNonEmpty(re.ErrorCode, body.Error),
