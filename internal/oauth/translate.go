@@ -44,8 +44,9 @@ func (c *Client) translate(err error, grant, requestID string, secrets ...string
 
 func (c *Client) fromRetrieve(re *oauth2.RetrieveError, grant, requestID string, secrets []string) *Error {
 	var body errorBody
-	_ = json.Unmarshal(re.Body, &body)                                                       // not JSON (a proxy's HTML page): status only
-	desc := firstLine(redact(firstNonEmpty(re.ErrorDescription, body.Description), secrets)) // redact before cutting: a cut secret escapes ReplaceAll
+	_ = json.Unmarshal(re.Body, &body) // not JSON (a proxy's HTML page): status only
+	// Redact before cutting: a secret cut in half would escape ReplaceAll.
+	desc := firstLine(redact(firstNonEmpty(re.ErrorDescription, body.Description), secrets))
 	e := &Error{
 		Code:            firstNonEmpty(re.ErrorCode, body.Error),
 		Description:     desc,
