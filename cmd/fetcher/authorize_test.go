@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fetcherhq/fetcher/internal/logtest"
 	"github.com/fetcherhq/fetcher/internal/mailbox/mailboxtest"
 	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
 	"github.com/fetcherhq/fetcher/internal/store"
@@ -24,14 +25,14 @@ const (
 
 // running is a command started in the background.
 type running struct {
-	out, errOut *syncBuffer
+	out, errOut *logtest.Buffer
 	done        chan int
 }
 
 // startMain runs the program in the background with stdin as its input.
 func startMain(t *testing.T, env map[string]string, stdin io.Reader, args ...string) *running {
 	t.Helper()
-	r := &running{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1)}
+	r := &running{out: &logtest.Buffer{}, errOut: &logtest.Buffer{}, done: make(chan int, 1)}
 	m := &Main{Stdout: r.out, Stderr: r.errOut, Stdin: stdin, Getenv: func(k string) string { return env[k] }}
 	go func() { r.done <- m.Run(context.Background(), args) }()
 	return r
@@ -277,29 +278,19 @@ func TestSplitOperands(t *testing.T) {
 	}
 }
 
-// browserConsent plays the user at the provider and returns the address it
-// sends the browser to, without going there.
+// browserConsent plays the user at the provider: it opens authURL and returns where
+// the provider sends the browser, without going there.
 func browserConsent(t *testing.T, authURL string) *url.URL {
 	t.Helper()
-	noFollow := &http.Client{Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(authURL)
-	require.NoError(t, err)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	loc, err := url.Parse(resp.Header.Get("Location"))
+	loc, err := oauthtest.NewBrowser().Consent(authURL)
 	require.NoError(t, err)
 	return loc
 }
 
-// browse loads u like a browser and returns the status and page.
+// browse opens u like a browser and returns the status and page.
 func browse(t *testing.T, u string) (int, string) {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(u)
+	status, page, err := oauthtest.NewBrowser().Open(u)
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(body)
+	return status, page
 }

@@ -6,11 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fetcherhq/fetcher/internal/logtest"
 
 	"github.com/fetcherhq/fetcher/internal/mailbox/mailboxtest"
 	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
@@ -143,7 +144,7 @@ func TestRunLoopStopsOnSignal(t *testing.T) {
 	env, _, _ := servers(t, db)
 	env["FETCHER_INTERVAL"] = "1s"
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut logtest.Buffer
 	m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }}
 	done := make(chan int, 1)
 	go func() { done <- m.Run(ctx, []string{"run"}) }()
@@ -157,24 +158,6 @@ func TestRunLoopStopsOnSignal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not stop after its context ended")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while the program writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // servers starts a token endpoint and an IMAP server and returns the

@@ -1,18 +1,16 @@
 package authorize_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fetcherhq/fetcher/internal/logtest"
 
 	"github.com/fetcherhq/fetcher/internal/authorize"
 	"github.com/fetcherhq/fetcher/internal/oauth"
@@ -28,29 +26,11 @@ const (
 	webApp   = "https://helpdesk.example.com/oauth/callback"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while the flow writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testBundle struct {
 	srv   *oauthtest.Server
 	flow  *authorize.Flow
-	out   *syncBuffer // what the admin reads
-	logs  *syncBuffer // the token request log
+	out   *logtest.Buffer // what the admin reads
+	logs  *logtest.Buffer // the token request log
 	saved chan oauth.Token
 }
 
@@ -61,7 +41,7 @@ func setup(t *testing.T, opts oauthtest.Options, redirect string) *testBundle {
 	srv := oauthtest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	srv.AddClient(clientID, secret)
-	b := &testBundle{srv: srv, out: &syncBuffer{}, logs: &syncBuffer{}, saved: make(chan oauth.Token, 1)}
+	b := &testBundle{srv: srv, out: &logtest.Buffer{}, logs: &logtest.Buffer{}, saved: make(chan oauth.Token, 1)}
 	b.flow = &authorize.Flow{
 		Config: oauth.Config{Provider: oauth.Microsoft, TenantID: tenant, AuthorityURL: srv.URL(),
 			ClientID: clientID, ClientSecret: secret, RedirectURL: redirect, Protocol: "imap"},
@@ -106,7 +86,7 @@ func wait(t *testing.T, done <-chan outcome) outcome {
 var authorizeURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+/[^\s]*/authorize\?\S+`)
 
 // printedURL waits for the flow to print the address to open.
-func printedURL(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
+func printedURL(t *testing.T, out *logtest.Buffer, re *regexp.Regexp) string {
 	t.Helper()
 	var got string
 	require.Eventually(t, func() bool {
@@ -116,35 +96,21 @@ func printedURL(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
 	return got
 }
 
-var noFollow = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	Timeout:       10 * time.Second,
-}
-
 // consent plays the user at the provider: it opens authURL and returns where
 // the provider sends the browser, without going there.
 func consent(t *testing.T, authURL string) *url.URL {
 	t.Helper()
-	resp, err := noFollow.Get(authURL)
-	require.NoError(t, err)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	loc, err := url.Parse(resp.Header.Get("Location"))
+	loc, err := oauthtest.NewBrowser().Consent(authURL)
 	require.NoError(t, err)
 	return loc
 }
 
-// browse opens u like a browser, without keep-alive, and returns the status
-// and page.
+// browse opens u like a browser and returns the status and page.
 func browse(t *testing.T, u string) (int, string) {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(u)
+	status, page, err := oauthtest.NewBrowser().Open(u)
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(body)
+	return status, page
 }
 
 // requireNoSecrets checks that nothing the admin reads or the log holds a

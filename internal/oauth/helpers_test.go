@@ -1,12 +1,12 @@
 package oauth_test
 
 import (
-	"bytes"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fetcherhq/fetcher/internal/logtest"
 	"github.com/fetcherhq/fetcher/internal/oauth"
 	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
 )
@@ -43,29 +43,11 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testBundle struct {
 	srv    *oauthtest.Server
 	client *oauth.Client
 	clock  *fakeClock
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	cfg    oauth.Config // Microsoft delegated IMAP against srv
 }
 
@@ -76,7 +58,7 @@ func setup(t *testing.T, opts oauthtest.Options) *testBundle {
 	srv := oauthtest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	srv.AddClient(testClientID, testSecret)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	return &testBundle{
 		srv:    srv,
 		client: &oauth.Client{Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fetcherhq/fetcher/internal/logtest"
 	"github.com/fetcherhq/fetcher/internal/oauth"
 	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
 )
@@ -82,7 +83,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 func TestLoggerFields(t *testing.T) {
 	t.Parallel()
 	b := setup(t, oauthtest.Options{})
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	b.client.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 
 	_, err := b.client.Token(context.Background(), b.cfg, b.refreshToken())
