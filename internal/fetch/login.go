@@ -56,7 +56,10 @@ func (r *Runner) accessToken(ctx context.Context, mb store.Mailbox, force bool) 
 			return cur, errNoRefreshToken
 		}
 		fresh = true
-		return r.OAuthClient().Token(ctx, cfg, cur.RefreshToken)
+		// Not abandoned on ctx (SIGTERM, the mailbox timeout): a provider
+		// may already have rotated the refresh token, and only the answer
+		// carries the new one. The client's own timeout (30 s) bounds it.
+		return r.OAuthClient().Token(context.WithoutCancel(ctx), cfg, cur.RefreshToken)
 	})
 	return tok.AccessToken, fresh, err
 }

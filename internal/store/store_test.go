@@ -416,3 +416,29 @@ func TestRedact(t *testing.T) {
 		require.Equal(t, tt.want, store.Redact(tt.in))
 	}
 }
+
+func TestIssuedTokensSurviveAFailedSave(t *testing.T) {
+	t.Parallel()
+	db := storetest.Postgres(t)
+	ctx := context.Background()
+	mb := newMailbox(t, db, "failover")
+	// The first UPDATE of the row fails, as in a database failover; a
+	// sequence is not rolled back with the transaction, so the retry passes.
+	require.NoError(t, db.Exec(ctx, `CREATE SEQUENCE fail_seq`))
+	require.NoError(t, db.Exec(ctx, `CREATE FUNCTION fail_first() RETURNS trigger AS $$
+		BEGIN IF nextval('fail_seq') = 1 THEN RAISE EXCEPTION 'simulated failover'; END IF; RETURN NEW; END
+		$$ LANGUAGE plpgsql`))
+	require.NoError(t, db.Exec(ctx, `CREATE TRIGGER fail_first BEFORE UPDATE ON mailboxes FOR EACH ROW EXECUTE FUNCTION fail_first()`))
+
+	calls := 0
+	got, err := db.Mailboxes().WithTokenLock(ctx, mb.ID, func(cur oauth.Token) (oauth.Token, error) {
+		calls++
+		return oauth.Token{AccessToken: "at-new", RefreshToken: "rt-new", Expiry: time.Now().Add(time.Hour)}, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, calls, "the provider must be asked once")
+	require.Equal(t, "at-new", got.AccessToken)
+	stored, err := db.Mailboxes().Get(ctx, mb.ID)
+	require.NoError(t, err)
+	require.Equal(t, "rt-new", stored.RefreshToken)
+}

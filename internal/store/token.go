@@ -37,9 +37,10 @@ func (s *Mailboxes) WithTokenLock(ctx context.Context, id int64, fn RefreshFunc)
 	// with a rotated refresh token, a SIGTERM or the mailbox timeout
 	// arriving before the commit would roll the new token back, and a
 	// provider that revokes token families on reuse would then lock the
-	// mailbox out. fn's own request still ends with ctx.
+	// mailbox out. (fn must likewise not abandon its request on ctx.)
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenTxTimeout)
 	defer cancel()
+	issued := false
 	err := s.db.tx(txCtx, func(tx *gorm.DB) error {
 		cur, err := s.lockTokens(tx, id)
 		if err != nil {
@@ -53,12 +54,35 @@ func (s *Mailboxes) WithTokenLock(ctx context.Context, id int64, fn RefreshFunc)
 		if next == cur {
 			return nil
 		}
+		issued = true
 		return s.saveTokens(tx, id, next)
 	})
+	if err != nil && issued {
+		// The provider issued (and may have rotated) tokens, but storing
+		// them failed: a failover, a dropped connection. Losing them would
+		// leave only the refresh token just spent, so try again on fresh
+		// transactions before giving up.
+		err = s.retrySave(txCtx, id, out, err)
+	}
 	if err != nil {
 		return oauth.Token{}, err
 	}
 	return out, nil
+}
+
+// retrySave stores issued tokens after the locked transaction failed.
+func (s *Mailboxes) retrySave(ctx context.Context, id int64, t oauth.Token, first error) error {
+	for _, wait := range []time.Duration{time.Second, 3 * time.Second, 10 * time.Second} {
+		select {
+		case <-ctx.Done():
+			return first
+		case <-time.After(wait):
+		}
+		if err := s.db.tx(ctx, func(tx *gorm.DB) error { return s.saveTokens(tx, id, t) }); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("the provider issued new tokens but they could not be stored; if the provider rotated the refresh token, the mailbox may need fetcher authorize: %w", first)
 }
 
 func (s *Mailboxes) lockTokens(tx *gorm.DB, id int64) (oauth.Token, error) {
