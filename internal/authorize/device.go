@@ -66,6 +66,13 @@ func (f *Flow) poll(ctx context.Context, oc *oauth2.Config, da *oauth2.DeviceAut
 // checkDevice: Google's device flow does not allow the Gmail scope, and a
 // custom provider has no device endpoint setting.
 func (f *Flow) checkDevice() error {
+	if f.Config.UsesCertificate() {
+		// x/oauth2 resends one assertion on every poll, which outlives
+		// neither its 10-minute lifetime nor replay checks; and the device
+		// flow is for public clients, which send no credential at all.
+		return errors.New("the device code flow is for public clients, which have no certificate: " +
+			"run fetcher authorize without --device (a Web redirect URL works from any machine)")
+	}
 	if err := f.check(); err != nil {
 		return err
 	}

@@ -66,3 +66,12 @@ func TestDeviceNotForGmail(t *testing.T) {
 	_, err := b.flow.Device(t.Context())
 	require.ErrorContains(t, err, "does not work for Gmail")
 }
+
+func TestDeviceNotWithCertificate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, oauthtest.Options{}, "")
+	b.flow.Config.ClientCertificate, b.flow.Config.ClientPrivateKey = "-----BEGIN CERTIFICATE-----", "-----BEGIN PRIVATE KEY-----"
+	_, err := b.flow.Device(t.Context())
+	require.ErrorContains(t, err, "public clients")
+	require.Empty(t, b.saved)
+}

@@ -22,7 +22,7 @@ func classify(mb store.Mailbox, err error, now time.Time) (status, message strin
 	case secretExpired(mb, err, now):
 		return store.StatusNeedsReauth, warning(mb, now) + ". The provider said: " + err.Error()
 	case errors.Is(err, errNoRefreshToken):
-		return store.StatusNeedsReauth, "no refresh token is stored for mailbox " + mb.Name + ". Do this: run fetcher authorize " + strconv.Quote(mb.Name) + " to sign in once and store one (docs/microsoft365.md, \"Get a refresh token\")"
+		return store.StatusNeedsReauth, "no refresh token is stored for mailbox " + mb.Name + ". Do this: run fetcher authorize " + strconv.Quote(mb.Name) + " to sign in once and store one (docs/microsoft365.md, step 6)"
 	case oauth.NeedsReauth(err):
 		return store.StatusNeedsReauth, err.Error()
 	case mailbox.IsAuth(err):
@@ -35,7 +35,7 @@ func classify(mb store.Mailbox, err error, now time.Time) (status, message strin
 // the admin recorded: the likely cause, named first.
 func secretExpired(mb store.Mailbox, err error, now time.Time) bool {
 	var oe *oauth.Error
-	return errors.As(err, &oe) && oe.Code == "invalid_client" &&
+	return errors.As(err, &oe) && oe.Code == "invalid_client" && !OAuthConfig(mb).UsesCertificate() &&
 		!mb.ClientSecretExpiresAt.IsZero() && now.After(mb.ClientSecretExpiresAt)
 }
 

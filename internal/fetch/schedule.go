@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/oauth"
@@ -78,35 +79,41 @@ func failure(mb store.Mailbox, err error, now time.Time) store.Failure {
 	wait := backoff(mb.ConsecutiveFailures+1, rand.Float64())
 	var oe *oauth.Error
 	if errors.As(err, &oe) && oe.RetryAfter > wait {
-		wait = oe.RetryAfter
+		wait = min(oe.RetryAfter, maxRetryAfter)
 	}
 	f.NextAttempt = now.Add(wait)
 	return f
 }
 
-// needsNewSettings reports errors that no amount of retrying fixes: the
-// provider refused the refresh token or the app's credentials, or a column
-// is unusable. Consent, conditional access and a refused IMAP login can be
-// fixed outside the row (in Entra ID or Exchange), so those back off
-// instead and recover by themselves.
+// needsNewSettings reports errors whose only fix is a change to the
+// mailbox row, so retrying before the row changes just replays a dead
+// credential: no refresh token, a refresh token the provider declared
+// dead, a wrong or expired client secret, an unusable column. Everything
+// else backs off and recovers by itself once fixed elsewhere (consent or
+// policies in Entra ID, a certificate uploaded to the app registration, a
+// clock put right): parking those would wait forever for a row change
+// that never comes.
 func needsNewSettings(err error) bool {
 	var cfg *ConfigError
 	var ocfg *oauth.ConfigError
 	var oe *oauth.Error
 	switch {
-	case errors.Is(err, errNoRefreshToken), errors.As(err, &cfg), errors.As(err, &ocfg):
+	case errors.Is(err, errNoRefreshToken), errors.As(err, &cfg):
 		return true
+	case errors.As(err, &ocfg):
+		return !strings.Contains(ocfg.Problem, "not valid before") // a clock, not the row
 	case errors.As(err, &oe):
-		if fixedOutsideRow[oe.AADSTS] {
-			return false
-		}
-		return oe.Code == "invalid_grant" || oe.Code == "invalid_client"
+		return rowFixes[oe.AADSTS] || (oe.AADSTS == 0 && oe.Code == "invalid_grant")
 	}
 	return false
 }
 
-// fixedOutsideRow are AADSTS codes Microsoft sends with invalid_grant whose
-// fix is in Entra ID, not in the mailbox row: consent (65001), MFA (50076,
-// 50079) and Conditional Access (53003, 50158). The same refresh token
-// works again once an admin has acted there.
-var fixedOutsideRow = map[int]bool{65001: true, 50076: true, 50079: true, 53003: true, 50158: true}
+// rowFixes are the AADSTS codes fixed only by new values in the row: a dead
+// refresh token (70008 expired, 700082 unused for 90 days, 50173 revoked)
+// or a wrong or expired client secret (7000215, 7000222). An invalid_grant
+// without a code is Google's "Token has been expired or revoked".
+var rowFixes = map[int]bool{70008: true, 700082: true, 50173: true, 7000215: true, 7000222: true}
+
+// maxRetryAfter bounds a provider's Retry-After, so a mistaken header
+// cannot silence a mailbox for days.
+const maxRetryAfter = 6 * time.Hour

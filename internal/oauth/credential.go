@@ -43,6 +43,11 @@ func (c Config) CredentialExpiry() (time.Time, bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
+	if key, err := parsePrivateKey(c.ClientPrivateKey); err == nil {
+		if match := certificateOf(c.ClientCertificate, key); match != nil {
+			cert = match // the leaf, not a CA listed before it
+		}
+	}
 	return cert.NotAfter, true
 }
 
@@ -70,6 +75,9 @@ func (c Config) certificate(now time.Time) (*certificate, error) {
 	key, keyErr := parsePrivateKey(c.ClientPrivateKey)
 	if err := errors.Join(certErr, keyErr); err != nil {
 		return nil, err
+	}
+	if match := certificateOf(c.ClientCertificate, key); match != nil {
+		cert = match // a chain may list its CA first
 	}
 	if !key.PublicKey.Equal(cert.PublicKey) {
 		return nil, &ConfigError{"client_private_key", "does not belong to client_certificate",
@@ -129,6 +137,24 @@ func parseCertificate(text string) (*x509.Certificate, error) {
 			cert.PublicKeyAlgorithm.String() + ")", fixKeyType}
 	}
 	return cert, nil
+}
+
+// certificateOf returns the certificate in text whose public key is key's,
+// or nil.
+func certificateOf(text string, key *rsa.PrivateKey) *x509.Certificate {
+	rest := []byte(text)
+	for {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return nil
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if cert, err := x509.ParseCertificate(block.Bytes); err == nil && key.PublicKey.Equal(cert.PublicKey) {
+			return cert
+		}
+	}
 }
 
 // fixKeyType: Microsoft documents only RS256 and PS256 (both RSA) for

@@ -131,3 +131,16 @@ func TestConfigStringHidesPrivateKey(t *testing.T) {
 		require.NotContains(t, out, secret)
 	}
 }
+
+func TestValidate_ChainWithCAFirst(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	leaf := newCert(t, certKey(), now.Add(-time.Hour), 365*24*time.Hour)
+	ca := newCert(t, otherKey(), now.Add(-time.Hour), 10*365*24*time.Hour)
+	cfg := withCert(oauth.Config{Provider: oauth.Microsoft, TenantID: "contoso.onmicrosoft.com", ClientID: "app", Protocol: "imap"}, leaf)
+	cfg.ClientCertificate = ca.CertPEM + leaf.CertPEM // openssl pkcs12 may export the CA first
+	require.NoError(t, cfg.Validate())
+	exp, ok := cfg.CredentialExpiry()
+	require.True(t, ok)
+	require.WithinDuration(t, leaf.Cert.NotAfter, exp, time.Second, "the expiry is the leaf's, not the CA's")
+}
