@@ -140,7 +140,7 @@ func TestValidate_ChainWithCAFirst(t *testing.T) {
 	cfg := withCert(oauth.Config{Provider: oauth.Microsoft, TenantID: "contoso.onmicrosoft.com", ClientID: "app", Protocol: "imap"}, leaf)
 	cfg.ClientCertificate = ca.CertPEM + leaf.CertPEM // openssl pkcs12 may export the CA first
 	require.NoError(t, cfg.Validate())
-	exp, ok := cfg.CredentialExpiry()
+	got, ok := cfg.CredentialExpiry()
 	require.True(t, ok)
-	require.WithinDuration(t, leaf.Cert.NotAfter, exp, time.Second, "the expiry is the leaf's, not the CA's")
+	require.WithinDuration(t, leaf.Cert.NotAfter, got, time.Second, "the expiry is the leaf's, not the CA's")
 }
