@@ -269,10 +269,11 @@ func (r *Runner) apply(ctx context.Context, mb store.Mailbox, sess mailbox.Sessi
 }
 
 func (r *Runner) applyAction(ctx context.Context, mb store.Mailbox, sess mailbox.Session, action string, keys []string) error {
-	if err := sess.Apply(ctx, mailbox.Action(action), mb.MoveToFolder, keys); err != nil {
+	done, err := sess.Apply(ctx, mailbox.Action(action), mb.MoveToFolder, keys)
+	if err != nil {
 		return fmt.Errorf("after_fetch %s (messages are stored; the action is retried next run): %w", action, err)
 	}
-	return r.DB.Tickets().MarkDone(ctx, mb.ID, keys)
+	return r.DB.Tickets().MarkDone(ctx, mb.ID, done)
 }
 
 func keysOf(msgs []mailbox.Message) []string {

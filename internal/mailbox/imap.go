@@ -252,12 +252,12 @@ func (s *imapSession) gone(uid uint32) error {
 }
 
 // Apply performs the after-fetch action on this folder's messages.
-func (s *imapSession) Apply(ctx context.Context, action Action, target string, keys []string) error {
+func (s *imapSession) Apply(ctx context.Context, action Action, target string, keys []string) ([]string, error) {
 	uids := s.uidsOf(keys)
 	if len(uids) == 0 || action == Keep {
-		return nil
+		return keys, nil // nothing of this folder and UIDVALIDITY is left to act on
 	}
-	return s.run(ctx, func() error {
+	err := s.run(ctx, func() error {
 		switch action {
 		case MarkSeen:
 			return s.addFlag(uids, imap.FlagSeen)
@@ -268,6 +268,10 @@ func (s *imapSession) Apply(ctx context.Context, action Action, target string, k
 		}
 		return fmt.Errorf("unknown after_fetch action %q", action)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
 // uidsOf picks the UIDs out of keys that belong to the selected folder

@@ -95,7 +95,7 @@ func TestIMAPListFetchApply(t *testing.T) {
 			require.NoError(t, err)
 			require.Empty(t, again.Messages)
 
-			require.NoError(t, s.Apply(ctx, mailbox.MarkSeen, "", []string{list.Messages[0].Key}))
+			apply(t, s, ctx, mailbox.MarkSeen, "", []string{list.Messages[0].Key})
 			flags := folderFlags(t, b, "INBOX")
 			require.Contains(t, flags[1], imap.FlagSeen)
 			require.NotContains(t, flags[2], imap.FlagSeen, "Fetch must not set \\Seen")
@@ -119,15 +119,15 @@ func TestIMAPMoveAndDelete(t *testing.T) {
 			list, err := s.List(ctx, mailbox.Cursor{})
 			require.NoError(t, err)
 
-			require.NoError(t, s.Apply(ctx, mailbox.Move, "Done", []string{list.Messages[0].Key}))
-			require.NoError(t, s.Apply(ctx, mailbox.Delete, "", []string{list.Messages[1].Key}))
+			apply(t, s, ctx, mailbox.Move, "Done", []string{list.Messages[0].Key})
+			apply(t, s, ctx, mailbox.Delete, "", []string{list.Messages[1].Key})
 			// Applying again, or to a key of another folder, is harmless.
-			require.NoError(t, s.Apply(ctx, mailbox.Delete, "", []string{list.Messages[1].Key, "imap:Other:1:3"}))
+			apply(t, s, ctx, mailbox.Delete, "", []string{list.Messages[1].Key, "imap:Other:1:3"})
 
 			require.Len(t, folderFlags(t, b, "INBOX"), 1)
 			require.Len(t, folderFlags(t, b, "Done"), 1)
 
-			err = s.Apply(ctx, mailbox.Move, "Missing", []string{list.Messages[2].Key})
+			_, err = s.Apply(ctx, mailbox.Move, "Missing", []string{list.Messages[2].Key})
 			require.Error(t, err, "move to a missing folder must fail")
 			require.Len(t, folderFlags(t, b, "INBOX"), 1, "a failed move must not delete the message")
 		})
@@ -255,4 +255,12 @@ func folderFlags(t *testing.T, b *testBundle, folder string) map[uint32][]imap.F
 		out[m.SeqNum] = m.Flags
 	}
 	return out
+}
+
+// apply runs Apply and checks that IMAP reports every key as done at once.
+func apply(t *testing.T, s mailbox.Session, ctx context.Context, action mailbox.Action, target string, keys []string) {
+	t.Helper()
+	done, err := s.Apply(ctx, action, target, keys)
+	require.NoError(t, err)
+	require.Equal(t, keys, done)
 }

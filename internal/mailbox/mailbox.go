@@ -144,6 +144,11 @@ type Listing struct {
 	// KeyPrefix starts the Key of every message of this folder under its
 	// current UIDVALIDITY; stored keys with it may still owe an action.
 	KeyPrefix string
+	// Complete reports that Messages lists every message on the server
+	// (POP3 lists the whole maildrop), so a stored key with KeyPrefix that
+	// is missing from it is gone from the server. An IMAP listing holds
+	// only the UIDs above the cursor.
+	Complete bool
 }
 
 // Action is what to do with a message on the server once it is stored
@@ -174,8 +179,11 @@ type Session interface {
 	// Apply performs action on the messages named by keys. Keys of another
 	// folder or UIDVALIDITY, and messages already gone, are skipped:
 	// applying an action twice is harmless. For Move, target names the
-	// destination folder.
-	Apply(ctx context.Context, action Action, target string, keys []string) error
+	// destination folder. It returns the keys whose action is in effect on
+	// the server now: POP3 returns none, because a DELE takes effect only
+	// when QUIT ends the session (RFC 1939 section 6); those are confirmed
+	// when a later Complete listing no longer holds them.
+	Apply(ctx context.Context, action Action, target string, keys []string) (done []string, err error)
 	// Close logs out and closes the connection.
 	Close() error
 }
