@@ -133,7 +133,7 @@ func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, 
 	}
 	// An action the server refuses (say, move_to_folder is missing) must
 	// not stop new mail from being stored: its error is reported at the end.
-	actionErr := r.settle(ctx, mb, sess, list.KeyPrefix)
+	actionErr := r.settle(ctx, mb, sess, list)
 	if list.Cursor.UIDValidity != cur.UIDValidity && len(list.Messages) == 0 {
 		err := tickets.SaveCursor(ctx, store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: list.Cursor.UIDValidity})
 		if err != nil {
@@ -211,7 +211,9 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 	f := store.Fetched{
 		MailboxID: mb.ID, SourceKey: m.Key, Raw: raw, Parsed: ticket.Parse(raw),
 		Action: mb.AfterFetch,
-		Cursor: &store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: m.Cursor.UIDValidity, LastUID: m.Cursor.LastUID},
+	}
+	if m.Cursor.UIDValidity != 0 { // IMAP; POP3 has no cursor, the ledger is its memory
+		f.Cursor = &store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: m.Cursor.UIDValidity, LastUID: m.Cursor.LastUID}
 	}
 	saved, err := r.DB.Tickets().Save(ctx, f)
 	if err == nil || ctx.Err() != nil {
@@ -243,11 +245,18 @@ func rawOnly(raw []byte, err error) *ticket.Message {
 }
 
 // settle applies the actions owed for messages stored by an earlier pass
-// that stopped before the server confirmed them.
-func (r *Runner) settle(ctx context.Context, mb store.Mailbox, sess mailbox.Session, prefix string) error {
-	pending, err := r.DB.Tickets().Pending(ctx, mb.ID, prefix)
-	if err != nil || len(pending) == 0 {
+// that stopped before the server confirmed them. With a complete listing
+// (POP3), an owed message no longer listed is gone, which is what a
+// delete wanted, and ledger entries of gone messages are forgotten.
+func (r *Runner) settle(ctx context.Context, mb store.Mailbox, sess mailbox.Session, list mailbox.Listing) error {
+	pending, err := r.DB.Tickets().Pending(ctx, mb.ID, list.KeyPrefix)
+	if err != nil {
 		return err
+	}
+	if list.Complete {
+		if pending, err = r.settleGone(ctx, mb, list, pending); err != nil {
+			return err
+		}
 	}
 	byAction := map[string][]string{}
 	for _, p := range pending {
@@ -259,6 +268,33 @@ func (r *Runner) settle(ctx context.Context, mb store.Mailbox, sess mailbox.Sess
 		}
 	}
 	return nil
+}
+
+// settleGone marks done the owed actions of messages the complete listing
+// no longer holds, forgets ledger entries of gone messages, and returns
+// the actions still owed.
+func (r *Runner) settleGone(ctx context.Context, mb store.Mailbox, list mailbox.Listing, pending []store.PendingAction) ([]store.PendingAction, error) {
+	present := keysOf(list.Messages)
+	listed := make(map[string]bool, len(present))
+	for _, k := range present {
+		listed[k] = true
+	}
+	var gone []string
+	owed := pending[:0]
+	for _, p := range pending {
+		if listed[p.SourceKey] {
+			owed = append(owed, p)
+		} else {
+			gone = append(gone, p.SourceKey)
+		}
+	}
+	if err := r.DB.Tickets().MarkDone(ctx, mb.ID, gone); err != nil {
+		return nil, err
+	}
+	if _, err := r.DB.Tickets().Forget(ctx, mb.ID, list.KeyPrefix, present); err != nil {
+		return nil, err
+	}
+	return owed, nil
 }
 
 func (r *Runner) apply(ctx context.Context, mb store.Mailbox, sess mailbox.Session, keys []string) error {

@@ -139,3 +139,40 @@ func likePrefix(prefix string) string {
 	}
 	return b.String() + "%"
 }
+
+// Forget deletes the ledger entries of keys starting with prefix that are
+// no longer on the server (not in present) and owe nothing. POP3 lists
+// the whole maildrop each pass, so without this the ledger would grow with
+// every message ever fetched. ticket_messages keeps its unique source
+// keys, so a UIDL a server wrongly reuses still cannot double a message.
+func (s *Tickets) Forget(ctx context.Context, mailboxID int64, prefix string, present []string) (int, error) {
+	var keys []string
+	err := s.db.gorm.WithContext(ctx).Model(&fetchedMessage{}).
+		Where(`mailbox_id = ? AND action_done_at IS NOT NULL AND source_key LIKE ? ESCAPE '\'`,
+			mailboxID, likePrefix(prefix)).
+		Pluck("source_key", &keys).Error
+	if err != nil {
+		return 0, fmt.Errorf("read ledger: %w", err)
+	}
+	keep := make(map[string]bool, len(present))
+	for _, k := range present {
+		keep[k] = true
+	}
+	var gone []string
+	for _, k := range keys {
+		if strings.HasPrefix(k, prefix) && !keep[k] {
+			gone = append(gone, k)
+		}
+	}
+	const batch = 500
+	for start := 0; start < len(gone); start += batch {
+		end := min(start+batch, len(gone))
+		err := s.db.gorm.WithContext(ctx).
+			Where("mailbox_id = ? AND source_key IN ?", mailboxID, gone[start:end]).
+			Delete(&fetchedMessage{}).Error
+		if err != nil {
+			return start, fmt.Errorf("forget fetched messages: %w", err)
+		}
+	}
+	return len(gone), nil
+}

@@ -442,3 +442,39 @@ func TestIssuedTokensSurviveAFailedSave(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "rt-new", stored.RefreshToken)
 }
+
+func TestForgetGoneKeys(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "pop")
+		for i, k := range []string{"pop3:a", "pop3:b", "pop3:c"} {
+			f := fetched(mb, k, fmt.Sprintf("From: x@example.org\r\nMessage-ID: <p%d@example.org>\r\n\r\n%d\r\n", i, i), 0)
+			f.Cursor, f.Action = nil, store.ActionKeep
+			_, err := db.Tickets().Save(ctx, f)
+			require.NoError(t, err)
+		}
+		owed := fetched(mb, "pop3:d", "From: x@example.org\r\nMessage-ID: <pd@example.org>\r\n\r\nd\r\n", 0)
+		owed.Cursor, owed.Action = nil, store.ActionDelete
+		_, err := db.Tickets().Save(ctx, owed)
+		require.NoError(t, err)
+
+		// b is still on the server; a and c are gone; d still owes its
+		// delete, so it is kept whatever the listing says.
+		n, err := db.Tickets().Forget(ctx, mb.ID, "pop3:", []string{"pop3:b"})
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		known, err := db.Tickets().Known(ctx, mb.ID, []string{"pop3:a", "pop3:b", "pop3:c", "pop3:d"})
+		require.NoError(t, err)
+		require.Equal(t, map[string]bool{"pop3:b": true, "pop3:d": true}, known)
+		require.Equal(t, int64(4), count(t, db, "ticket_messages"), "tickets stay")
+
+		// A reused UIDL still cannot double its message.
+		again := fetched(mb, "pop3:a", "From: y@example.org\r\nMessage-ID: <other@example.org>\r\n\r\nnew\r\n", 0)
+		again.Cursor = nil
+		saved, err := db.Tickets().Save(ctx, again)
+		require.NoError(t, err)
+		require.Equal(t, store.Known, saved.Outcome)
+		require.Equal(t, int64(4), count(t, db, "ticket_messages"))
+	})
+}
