@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -97,4 +99,45 @@ func TestDovecotPasswordLogin(t *testing.T) {
 	mb, err := b.db.Mailboxes().GetByName(ctx, "pw")
 	require.NoError(t, err)
 	require.Equal(t, store.StatusActive, mb.Status)
+}
+
+// popMail has the shapes a POP3 client gets wrong: lines starting with a
+// dot (dot-stuffed on the wire, RFC 1939 section 3), a lone dot, and a
+// 10,000-character line.
+func popMail(n int) string {
+	return fmt.Sprintf("From: c%d@example.org\r\nSubject: pop %d\r\nMessage-ID: <pop%d@example.org>\r\n\r\n.starts with a dot\r\n..two dots\r\n.\r\n%s\r\nend\r\n",
+		n, n, n, strings.Repeat("x", 10000))
+}
+
+func TestDovecotPOP3EndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, action := range []string{"keep", "delete"} {
+		t.Run(action, func(t *testing.T) {
+			t.Parallel()
+			db := storetest.Postgres(t)
+			b := setup(t, db)
+			d := startDovecot(t, b)
+			ctx := context.Background()
+			const user = "pop@example.com"
+			for i := 1; i <= 3; i++ {
+				require.NoError(t, d.Deliver(user, []byte(popMail(i))))
+			}
+			id := b.addMailbox(t, "POP "+action, user, b.tokens.IssueRefreshToken(clientID, user), "after_fetch", action)
+			require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET protocol = 'pop3', port = ? WHERE id = ?", d.Ports["pop3s"], id))
+			for pass := range 2 {
+				sum, err := b.runner.RunOnce(ctx)
+				require.NoError(t, err)
+				require.True(t, sum.OK(), "pass %d: %v\n%s", pass, sum.Failed, d.Log())
+			}
+			require.Equal(t, int64(3), count(t, db, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", id))
+			var raw []byte
+			require.NoError(t, db.QueryRow(ctx, "SELECT raw FROM ticket_messages WHERE message_id = '<pop2@example.org>'", nil, &raw))
+			require.Equal(t, popMail(2), string(raw), "POP3 must return the delivered bytes exactly")
+			left := 0
+			if action == "keep" {
+				left = 3
+			}
+			require.Equal(t, left, d.MaildirCount(user), "messages left on the server")
+		})
+	}
 }

@@ -104,6 +104,7 @@ func (r *Runner) fetch(ctx context.Context, mb store.Mailbox, run *store.Run) er
 	if err := Validate(mb); err != nil {
 		return err
 	}
+	mb.AfterFetch = effectiveAction(mb)
 	err := r.session(ctx, mb, run, false)
 	if mailbox.TokenExpired(err) && mb.AuthType == "oauth2" && ctx.Err() == nil {
 		r.logger().Info("server ended the session because the access token expired; refreshing and reconnecting",

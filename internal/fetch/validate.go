@@ -25,8 +25,6 @@ func Validate(mb store.Mailbox) error {
 	switch {
 	case mb.Protocol != "imap" && mb.Protocol != "pop3":
 		return &ConfigError{"protocol", fmt.Sprintf("%q is not a protocol: use imap or pop3", mb.Protocol)}
-	case mb.Protocol == "pop3":
-		return &ConfigError{"protocol", "pop3 is not supported by this version yet: use imap (Microsoft 365: host outlook.office365.com, port 993)"}
 	case strings.TrimSpace(mb.Host) == "":
 		return &ConfigError{"host", "is empty: set the mail server's name, e.g. outlook.office365.com"}
 	case mb.Port < 1 || mb.Port > 65535:
@@ -46,10 +44,12 @@ func Validate(mb store.Mailbox) error {
 func validateAction(mb store.Mailbox) error {
 	allowed := map[string]bool{store.ActionKeep: true, store.ActionMarkSeen: true, store.ActionMove: true, store.ActionDelete: true}
 	if mb.Protocol == "pop3" {
-		allowed = map[string]bool{store.ActionKeep: true, store.ActionDelete: true}
+		// mark_seen is the column's default; POP3 has no flags, so it means
+		// keep there (see effectiveAction).
+		allowed = map[string]bool{store.ActionKeep: true, store.ActionMarkSeen: true, store.ActionDelete: true}
 	}
 	if !allowed[mb.AfterFetch] {
-		return &ConfigError{"after_fetch", fmt.Sprintf("%q is not allowed for %s: use one of keep, mark_seen, move, delete (POP3: keep, delete)", mb.AfterFetch, mb.Protocol)}
+		return &ConfigError{"after_fetch", fmt.Sprintf("%q is not allowed for %s: use one of keep, mark_seen, move, delete (POP3: keep or delete)", mb.AfterFetch, mb.Protocol)}
 	}
 	if mb.AfterFetch == store.ActionMove && strings.TrimSpace(mb.MoveToFolder) == "" {
 		return &ConfigError{"move_to_folder", "is empty while after_fetch is move: name the folder to move fetched mail to"}
@@ -65,4 +65,14 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// effectiveAction is the after-fetch action to perform: POP3 has no \Seen
+// flag, so the default mark_seen leaves the mail on the server (keep); the
+// ledger of UIDLs, not a flag, keeps it from being fetched twice.
+func effectiveAction(mb store.Mailbox) string {
+	if mb.Protocol == "pop3" && mb.AfterFetch == store.ActionMarkSeen {
+		return store.ActionKeep
+	}
+	return mb.AfterFetch
 }

@@ -29,7 +29,9 @@ func TestValidate(t *testing.T) {
 		{"password missing", func(m *store.Mailbox) { m.AuthType = "password" }, "password"},
 		{"after_fetch", func(m *store.Mailbox) { m.AfterFetch = "archive" }, "after_fetch"},
 		{"move without folder", func(m *store.Mailbox) { m.AfterFetch = "move" }, "move_to_folder"},
-		{"pop3 not yet", func(m *store.Mailbox) { m.Protocol, m.Port = "pop3", 995 }, "protocol"},
+		{"pop3", func(m *store.Mailbox) { m.Protocol, m.Port, m.AfterFetch = "pop3", 995, "delete" }, ""},
+		{"pop3 with the default mark_seen", func(m *store.Mailbox) { m.Protocol, m.Port = "pop3", 995 }, ""},
+		{"pop3 cannot move", func(m *store.Mailbox) { m.Protocol, m.Port, m.AfterFetch, m.MoveToFolder = "pop3", 995, "move", "Done" }, "after_fetch"},
 	}
 	for _, tt := range tests {
 		mb := good

@@ -50,7 +50,7 @@ func (s Security) String() string {
 // Account is what a Session needs to reach one mailbox. It holds a secret,
 // so it prints without it.
 type Account struct {
-	Protocol string // "imap"
+	Protocol string // "imap" or "pop3"
 	Host     string
 	Port     int
 	Security Security
@@ -193,7 +193,9 @@ func Open(ctx context.Context, acct Account, opts *Options) (Session, error) {
 	switch acct.Protocol {
 	case "imap":
 		return openIMAP(ctx, acct, opts)
+	case "pop3":
+		return openPOP3(ctx, acct, opts)
 	default:
-		return nil, fmt.Errorf("protocol %q is not supported: use imap", acct.Protocol)
+		return nil, fmt.Errorf("protocol %q is not supported: use imap or pop3", acct.Protocol)
 	}
 }

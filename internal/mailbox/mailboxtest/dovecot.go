@@ -250,6 +250,16 @@ func (d *Dovecot) Deliver(user string, raw []byte) error {
 	return os.Rename(tmp, filepath.Join(box, "new", name))
 }
 
+// MaildirCount counts the messages in user's INBOX on disk (new and cur).
+func (d *Dovecot) MaildirCount(user string) int {
+	n := 0
+	for _, sub := range []string{"new", "cur"} {
+		entries, _ := os.ReadDir(filepath.Join(d.Dir, "mail", user, sub))
+		n += len(entries)
+	}
+	return n
+}
+
 // Close stops Dovecot and removes its directory.
 func (d *Dovecot) Close() error {
 	d.stop()

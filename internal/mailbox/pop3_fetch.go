@@ -1,0 +1,59 @@
+package mailbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// maxPresize caps the buffer reserved up front from the size LIST gave,
+// so a server reporting a wrong size cannot make us allocate it.
+const maxPresize = 64 << 20
+
+// Fetch retrieves the message with RETR (RFC 1939 section 7) and returns
+// its bytes exactly as the server sends them, byte-stuffing undone (see
+// readBlock). The message number comes from this session's listing of
+// msg.Key, never from an earlier session's msg.UID: numbers change between
+// sessions.
+//
+// A message that does not end in CRLF comes back with one: the server must
+// add it to put the terminating "." on a line of its own (RFC 1939 section
+// 3), and the client cannot tell that CRLF from the message's own.
+func (s *pop3Session) Fetch(ctx context.Context, msg Message) ([]byte, error) {
+	var raw []byte
+	err := s.run(ctx, func() error {
+		n, ok, err := s.number(msg.Key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("fetch %s: %w", msg.Key, ErrGone)
+		}
+		raw, err = s.retr(n, msg)
+		return err
+	})
+	return raw, err
+}
+
+func (s *pop3Session) retr(n uint32, msg Message) ([]byte, error) {
+	num := strconv.FormatUint(uint64(n), 10)
+	if _, err := s.cmd("RETR", num); err != nil {
+		var pe *pop3Error
+		if errors.As(err, &pe) && pe.code() == "" {
+			// The one refusal RFC 1939 gives RETR is "no such message":
+			// another client deleted it (servers that do not lock the
+			// maildrop allow that).
+			return nil, fmt.Errorf("fetch %s: %w (%w)", msg.Key, ErrGone, err)
+		}
+		return nil, err
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(msg.Size, 0), maxPresize)+2))
+	if err := readBlock(s.r, buf); err != nil {
+		// Nothing partial is returned: the caller would store a cut
+		// message as if it were whole.
+		return nil, &NetError{Op: fmt.Sprintf("POP3 RETR %s (%s)", num, msg.Key), Err: err}
+	}
+	return buf.Bytes(), nil
+}
