@@ -151,6 +151,9 @@ func TestGoIMAPMoveFallbackLosesMail(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Move(imap.UIDSetNum(1), "Missing").Wait()
 	require.Error(t, err, "COPY to a missing folder fails")
+	// Wait returned at the failed COPY; the pipelined STORE and EXPUNGE
+	// complete before a NOOP sent after them does.
+	require.NoError(t, c.Noop().Wait())
 	require.Empty(t, folderFlags(t, b, "INBOX"), "go-imap's fallback deleted the message although COPY failed")
 }
 
