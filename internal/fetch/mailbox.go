@@ -116,13 +116,22 @@ func (r *Runner) fetch(ctx context.Context, mb store.Mailbox, run *store.Run) er
 
 // session logs in, settles actions still owed from earlier passes, then
 // stores every new message. forceRefresh gets a new access token first.
-func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, forceRefresh bool) error {
+func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, forceRefresh bool) (err error) {
 	sess, err := r.open(ctx, mb, forceRefresh)
 	if err != nil {
 		return err
 	}
-	// A failed LOGOUT changes nothing: every message is already committed.
-	defer func() { _ = sess.Close() }()
+	var unsaved *unsavedError
+	defer func() {
+		// A failed LOGOUT changes nothing: every message is committed.
+		// But a session with a fetched message left unsaved must not end
+		// with POP3's QUIT (see mailbox.Session.Abort).
+		if errors.As(err, &unsaved) {
+			_ = sess.Abort()
+			return
+		}
+		_ = sess.Close()
+	}()
 	tickets := r.DB.Tickets()
 	cur, err := tickets.Cursor(ctx, mb.ID, mb.Folder)
 	if err != nil {
@@ -168,13 +177,20 @@ func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Sessi
 			continue
 		}
 		if err != nil {
-			return errors.Join(err, acts.flush(ctx))
+			return errors.Join(&unsavedError{err}, acts.flush(ctx))
 		}
 		run.Count(saved.Outcome)
 		acts.add(ctx, m.Key)
 	}
 	return acts.flush(ctx)
 }
+
+// unsavedError is a message fetched (or being fetched) but not stored.
+type unsavedError struct{ err error }
+
+func (e *unsavedError) Error() string { return e.err.Error() }
+
+func (e *unsavedError) Unwrap() error { return e.err }
 
 // actions batches after-fetch actions of stored messages.
 type actions struct {

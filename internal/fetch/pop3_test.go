@@ -113,3 +113,66 @@ func TestPOP3DropMidRETRThenDelete(t *testing.T) {
 		require.Equal(t, int64(0), count(t, db, "SELECT count(*) FROM fetched_messages"))
 	})
 }
+
+func TestPOP3MisbehavingUIDLsLoseNothing(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	b := setupPOP3(t, db, "delete")
+	const user = "pop@example.com"
+
+	// A UIDL reused for a new message after the old one was deleted and
+	// forgotten: the new message is stored too, then deleted.
+	require.NoError(t, b.pop.DeliverAs(user, "X1", []byte(popMail(1))))
+	for range 2 {
+		sum := b.pass(t)
+		require.True(t, sum.OK(), "%v", sum.Failed)
+	}
+	require.Empty(t, b.pop.Messages(user))
+	require.NoError(t, b.pop.DeliverAs(user, "X1", []byte(popMail(2))))
+	sum := b.pass(t)
+	require.True(t, sum.OK(), "%v", sum.Failed)
+	require.Equal(t, int64(1), count(t, db, "SELECT count(*) FROM ticket_messages WHERE message_id = '<pop2@example.org>'"),
+		"the second message under a reused UIDL is stored")
+
+	// One UIDL listed for two messages: the first is stored, and neither
+	// is deleted, since a DELE by that UIDL could hit the unstored one.
+	require.NoError(t, b.pop.DeliverAs(user, "D", []byte(popMail(3))))
+	require.NoError(t, b.pop.DeliverAs(user, "D", []byte(popMail(4))))
+	for range 2 {
+		b.pass(t)
+	}
+	require.Equal(t, int64(1), count(t, db, "SELECT count(*) FROM ticket_messages WHERE message_id = '<pop3@example.org>'"))
+	left := b.pop.Messages(user)
+	require.Contains(t, left, "D")
+	require.Len(t, left, 2, "no message of a repeated UIDL is deleted")
+}
+
+// TestPOP3UnsavedMessageEndsWithoutQUIT: when a fetched message cannot be
+// stored, the session must end without QUIT, or servers like Gmail would
+// count the message as downloaded and never list it again.
+func TestPOP3UnsavedMessageEndsWithoutQUIT(t *testing.T) {
+	t.Parallel()
+	db := storetest.Postgres(t)
+	b := setupPOP3(t, db, "delete")
+	const user = "pop@example.com"
+	for i := 1; i <= 3; i++ {
+		_, err := b.pop.Deliver(user, []byte(popMail(i)))
+		require.NoError(t, err)
+	}
+	ctx := context.Background()
+	require.NoError(t, db.Exec(ctx, `CREATE FUNCTION refuse_pop2() RETURNS trigger AS $$
+		BEGIN IF position('Subject: pop 2'::bytea in NEW.raw) > 0 THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END
+		$$ LANGUAGE plpgsql`))
+	require.NoError(t, db.Exec(ctx, `CREATE TRIGGER refuse_pop2 BEFORE INSERT ON ticket_messages FOR EACH ROW EXECUTE FUNCTION refuse_pop2()`))
+
+	sum := b.pass(t)
+	require.Len(t, sum.Failed, 1)
+	require.Len(t, b.pop.Messages(user), 3, "no QUIT: not even the stored message's DELE took effect")
+
+	require.NoError(t, db.Exec(ctx, `DROP TRIGGER refuse_pop2 ON ticket_messages`))
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET next_attempt_at = NULL"))
+	sum = b.pass(t)
+	require.True(t, sum.OK(), "%v", sum.Failed)
+	require.Equal(t, int64(3), count(t, db, "SELECT count(*) FROM ticket_messages"))
+	require.Empty(t, b.pop.Messages(user))
+}

@@ -354,6 +354,9 @@ func (s *imapSession) Close() error {
 	return s.c.Close()
 }
 
+// Abort closes the connection without LOGOUT.
+func (s *imapSession) Abort() error { return s.c.Close() }
+
 func sortByUID(msgs []Message) {
 	slices.SortFunc(msgs, func(a, b Message) int { return cmp.Compare(a.UID, b.UID) })
 }

@@ -186,6 +186,11 @@ type Session interface {
 	Apply(ctx context.Context, action Action, target string, keys []string) (done []string, err error)
 	// Close logs out and closes the connection.
 	Close() error
+	// Abort closes the connection without logging out, for a session in
+	// which a fetched message could not be stored: POP3's QUIT would apply
+	// the session's deletions and make servers such as Gmail treat every
+	// retrieved message as downloaded, never to list it again.
+	Abort() error
 }
 
 // Open connects to the account's server and logs in.

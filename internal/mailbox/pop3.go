@@ -40,6 +40,9 @@ type pop3Session struct {
 	nums map[string]uint32
 	// marked holds the message numbers DELE marked for deletion at QUIT.
 	marked map[uint32]bool
+	// ambiguous holds keys the server listed for more than one message:
+	// a DELE by such a key could remove a message that was never stored.
+	ambiguous map[string]bool
 	// err is the failure that broke the connection: the stream is out of
 	// step after it, so every later call fails with it.
 	err    error
@@ -167,6 +170,16 @@ func (s *pop3Session) fail(err error) {
 // (RFC 1939 section 6), and closes the connection. It returns an error
 // when QUIT did not succeed: the marked messages are then still on the
 // server, and a later Complete listing will show them.
+// Abort closes the connection without QUIT: the server leaves the
+// maildrop as it was (RFC 1939 section 6), deletions and all.
+func (s *pop3Session) Abort() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.rw.Close()
+}
+
 func (s *pop3Session) Close() error {
 	if s.closed {
 		return nil

@@ -33,7 +33,7 @@ func (s *pop3Session) Apply(ctx context.Context, action Action, _ string, keys [
 			if err != nil {
 				return err
 			}
-			if ok {
+			if ok && !s.ambiguous[k] {
 				nums = append(nums, n)
 			}
 		}

@@ -100,8 +100,25 @@ func (s *pop3Session) loginError(mech string, err error, challenge []byte) error
 	if c := pe.code(); c == "SYS/PERM" || strings.HasPrefix(c, "SYS/PERM/") {
 		return fmt.Errorf("%s login for %s: %w", mech, s.acct.Username, err)
 	}
+	if pe.code() == "" && soundsTemporary(pe.text) {
+		// Exchange answers a busy backend with a bare "-ERR Server
+		// Unavailable. 21": not the credentials' fault.
+		return &NetError{Op: "POP3 " + mech + " login", Err: err}
+	}
 	return &AuthError{
 		Mechanism: mech, Username: s.acct.Username,
 		ServerText: "-ERR " + pe.text, Detail: describeChallenge(challenge),
 	}
+}
+
+// soundsTemporary reads a code-less -ERR for the words servers use when
+// they cannot log anyone in right now.
+func soundsTemporary(text string) bool {
+	t := strings.ToLower(text)
+	for _, w := range []string{"unavailable", "temporar", "try again", "too many connections", "busy"} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // maxPresize caps the buffer reserved up front from the size LIST gave,
@@ -41,11 +42,15 @@ func (s *pop3Session) retr(n uint32, msg Message) ([]byte, error) {
 	num := strconv.FormatUint(uint64(n), 10)
 	if _, err := s.cmd("RETR", num); err != nil {
 		var pe *pop3Error
-		if errors.As(err, &pe) && pe.code() == "" {
-			// The one refusal RFC 1939 gives RETR is "no such message":
-			// another client deleted it (servers that do not lock the
-			// maildrop allow that).
+		if errors.As(err, &pe) && pe.code() == "" && !s.stillListed(num, msg.Key) {
+			// "No such message": another client deleted it (servers that
+			// do not lock the maildrop allow that).
 			return nil, fmt.Errorf("fetch %s: %w (%w)", msg.Key, ErrGone, err)
+		}
+		if errors.As(err, &pe) {
+			// Still listed: the server refuses this message (a conversion
+			// failure, a transient fault). Skipping it would lose it.
+			return nil, &NetError{Op: fmt.Sprintf("POP3 RETR %s (%s), which the server still lists", num, msg.Key), Err: err}
 		}
 		return nil, err
 	}
@@ -56,4 +61,14 @@ func (s *pop3Session) retr(n uint32, msg Message) ([]byte, error) {
 		return nil, &NetError{Op: fmt.Sprintf("POP3 RETR %s (%s)", num, msg.Key), Err: err}
 	}
 	return buf.Bytes(), nil
+}
+
+// stillListed asks "UIDL n" whether message n still has key's UIDL.
+func (s *pop3Session) stillListed(num, key string) bool {
+	r, err := s.cmd("UIDL", num)
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(r)
+	return len(fields) == 2 && pop3KeyPrefix+fields[1] == key
 }

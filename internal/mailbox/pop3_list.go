@@ -53,11 +53,14 @@ func (s *pop3Session) list() (Listing, error) {
 			nums[k] = n // still valid until QUIT, so a second DELE is skipped
 		}
 	}
+	s.ambiguous = map[string]bool{}
 	for _, e := range entries {
 		key := pop3KeyPrefix + e.uidl
 		if _, dup := nums[key]; dup {
-			// UIDLs are unique (RFC 1939 section 7); a server that repeats
-			// one gets its first message read, the others once that is gone.
+			// UIDLs are unique (RFC 1939 section 7). A server that repeats
+			// one gets its first message read, and no message of that UIDL
+			// is ever deleted: the DELE could hit one never stored.
+			s.ambiguous[key] = true
 			continue
 		}
 		nums[key] = e.num

@@ -144,7 +144,8 @@ func likePrefix(prefix string) string {
 // no longer on the server (not in present) and owe nothing. POP3 lists
 // the whole maildrop each pass, so without this the ledger would grow with
 // every message ever fetched. ticket_messages keeps its unique source
-// keys, so a UIDL a server wrongly reuses still cannot double a message.
+// keys; a UIDL a server reuses for another message is stored under the key
+// with a digest appended (see Tickets.saveConflict).
 func (s *Tickets) Forget(ctx context.Context, mailboxID int64, prefix string, present []string) (int, error) {
 	var keys []string
 	err := s.db.gorm.WithContext(ctx).Model(&fetchedMessage{}).

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -65,6 +67,16 @@ type Fetched struct {
 	Action string
 	// Cursor, when set, is advanced in the same transaction.
 	Cursor *Cursor
+	// storedKey, when set, is the ticket_messages.source_key to write
+	// instead of SourceKey (see saveConflict); the ledger keeps SourceKey.
+	storedKey string
+}
+
+func (f Fetched) rowKey() string {
+	if f.storedKey != "" {
+		return f.storedKey
+	}
+	return f.SourceKey
 }
 
 // Saved reports what Save did.
@@ -87,6 +99,17 @@ func (db *DB) Tickets() *Tickets { return &Tickets{db: db} }
 // cursor and reports Known, so a run that crashed after its commit and
 // fetches the message again does not double it.
 func (s *Tickets) Save(ctx context.Context, f Fetched) (Saved, error) {
+	out, err := s.saveTx(ctx, f)
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		out, err = s.saveConflict(ctx, f)
+	}
+	if err != nil {
+		return Saved{}, fmt.Errorf("save message %s: %w", f.SourceKey, err)
+	}
+	return out, nil
+}
+
+func (s *Tickets) saveTx(ctx context.Context, f Fetched) (Saved, error) {
 	var out Saved
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var err error
@@ -99,16 +122,28 @@ func (s *Tickets) Save(ctx context.Context, f Fetched) (Saved, error) {
 		}
 		return nil
 	})
+	return out, err
+}
+
+// saveConflict handles a source key already in ticket_messages although
+// the ledger lacked it when the transaction began. Either another worker
+// stored this message meanwhile (its ledger row is there now: Known), or
+// the server reused the key of a message that is gone and forgotten, such
+// as a POP3 UIDL: that is a different message, stored under the key with
+// a digest of its bytes appended, so it is neither lost nor mistaken for
+// the old one (whose after-fetch action would then hit the new message).
+func (s *Tickets) saveConflict(ctx context.Context, f Fetched) (Saved, error) {
+	known, err := ledgerHas(s.db.gorm.WithContext(ctx), f.MailboxID, f.SourceKey)
+	if err != nil || known {
+		return Saved{Outcome: Known}, err
+	}
+	sum := sha256.Sum256(f.Raw)
+	f.storedKey = f.SourceKey + "#" + hex.EncodeToString(sum[:8])
+	out, err := s.saveTx(ctx, f)
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		// Another worker stored the same message between our ledger check
-		// and our insert; the unique (mailbox_id, source_key) index kept it
-		// from doubling. Its transaction advanced the cursor.
-		return Saved{Outcome: Known}, nil
+		return Saved{Outcome: Known}, nil // these very bytes are stored already
 	}
-	if err != nil {
-		return Saved{}, fmt.Errorf("save message %s: %w", f.SourceKey, err)
-	}
-	return out, nil
+	return out, err
 }
 
 func (s *Tickets) save(tx *gorm.DB, f Fetched) (Saved, error) {
@@ -178,7 +213,7 @@ func (s *Tickets) newTicket(tx *gorm.DB, f Fetched, now time.Time) (*Ticket, err
 func (s *Tickets) insertMessage(tx *gorm.DB, f Fetched, ticketID int64) (int64, error) {
 	p := f.Parsed
 	row := &TicketMessage{
-		TicketID: ticketID, MailboxID: f.MailboxID, SourceKey: f.SourceKey,
+		TicketID: ticketID, MailboxID: f.MailboxID, SourceKey: f.rowKey(),
 		MessageID: opt(p.MessageID), InReplyTo: opt(p.InReplyTo), ReferencesHeader: opt(p.References),
 		FromEmail: opt(p.FromEmail), FromName: opt(p.FromName), ToAddrs: opt(p.To), CcAddrs: opt(p.Cc),
 		Subject: opt(p.Subject), SentAt: timePtr(p.SentAt), ReceivedAt: s.db.now(),

@@ -469,12 +469,17 @@ func TestForgetGoneKeys(t *testing.T) {
 		require.Equal(t, map[string]bool{"pop3:b": true, "pop3:d": true}, known)
 		require.Equal(t, int64(4), count(t, db, "ticket_messages"), "tickets stay")
 
-		// A reused UIDL still cannot double its message.
+		// A UIDL the server reuses for another message: stored, under a
+		// distinct key, and then known.
 		again := fetched(mb, "pop3:a", "From: y@example.org\r\nMessage-ID: <other@example.org>\r\n\r\nnew\r\n", 0)
 		again.Cursor = nil
 		saved, err := db.Tickets().Save(ctx, again)
 		require.NoError(t, err)
-		require.Equal(t, store.Known, saved.Outcome)
-		require.Equal(t, int64(4), count(t, db, "ticket_messages"))
+		require.Equal(t, store.Created, saved.Outcome)
+		require.Equal(t, int64(5), count(t, db, "ticket_messages"))
+		require.Equal(t, int64(1), count(t, db, "ticket_messages WHERE source_key LIKE 'pop3:a#%'"))
+		known, err = db.Tickets().Known(ctx, mb.ID, []string{"pop3:a"})
+		require.NoError(t, err)
+		require.True(t, known["pop3:a"])
 	})
 }

@@ -174,6 +174,19 @@ func (s *POP3Server) Deliver(user string, raw []byte) (string, error) {
 	return uidl, nil
 }
 
+// DeliverAs appends raw under a UIDL the test chooses, to play a server
+// that reuses or repeats UIDLs (which RFC 1939 section 7 forbids).
+func (s *POP3Server) DeliverAs(user, uidl string, raw []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.users[user]
+	if d == nil {
+		return fmt.Errorf("no user %q", user)
+	}
+	d.msgs = append(d.msgs, pop3Message{uidl: uidl, raw: append([]byte(nil), raw...)})
+	return nil
+}
+
 // Messages returns the UIDLs of the messages in user's maildrop, oldest
 // first: what a QUIT left there.
 func (s *POP3Server) Messages(user string) []string {
