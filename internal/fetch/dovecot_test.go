@@ -3,10 +3,7 @@ package fetch_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,21 +16,10 @@ import (
 )
 
 // startDovecot starts a real Dovecot whose XOAUTH2 logins are checked
-// against b's token endpoint. CI installs Dovecot and sets
-// FETCHER_REQUIRE_DOVECOT=1, so there a missing Dovecot fails the test.
+// against b's token endpoint, and points b's runner at its certificate.
 func startDovecot(t *testing.T, b *testBundle) *mailboxtest.Dovecot {
 	t.Helper()
-	introspect := httptest.NewServer(mailboxtest.IntrospectionHandler(b.tokens.AccessTokenUser))
-	t.Cleanup(introspect.Close)
-	d, err := mailboxtest.StartDovecot(mailboxtest.DovecotOptions{
-		IntrospectionURL: introspect.URL,
-		Passwords:        map[string]string{"pw@example.com": "correct horse"},
-	})
-	if errors.Is(err, mailboxtest.ErrNoDovecot) && os.Getenv("FETCHER_REQUIRE_DOVECOT") == "" {
-		t.Skip(err) // CI sets FETCHER_REQUIRE_DOVECOT, so it never skips there
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { d.Close() })
+	d := mailboxtest.DovecotForTest(t, b.tokens.AccessTokenUser, map[string]string{"pw@example.com": "correct horse"})
 	b.runner.Mailbox.TLSConfig = &tls.Config{RootCAs: d.Cert.Pool}
 	return d
 }

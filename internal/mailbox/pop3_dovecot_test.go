@@ -3,9 +3,6 @@ package mailbox_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,25 +14,12 @@ import (
 )
 
 // startPOP3Dovecot starts a real Dovecot whose XOAUTH2 logins accept
-// goodToken for any user. CI sets FETCHER_REQUIRE_DOVECOT=1, so there a
-// missing Dovecot fails the test.
+// goodToken for any user.
 func startPOP3Dovecot(t *testing.T) *mailboxtest.Dovecot {
 	t.Helper()
-	introspect := httptest.NewServer(mailboxtest.IntrospectionHandler(func(token string) (string, bool) {
-		u, ok := strings.CutPrefix(token, goodToken+":")
-		return u, ok
-	}))
-	t.Cleanup(introspect.Close)
-	d, err := mailboxtest.StartDovecot(mailboxtest.DovecotOptions{
-		IntrospectionURL: introspect.URL,
-		Passwords:        map[string]string{"pw@example.com": pop3Password},
-	})
-	if errors.Is(err, mailboxtest.ErrNoDovecot) && os.Getenv("FETCHER_REQUIRE_DOVECOT") == "" {
-		t.Skip(err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { d.Close() })
-	return d
+	return mailboxtest.DovecotForTest(t, func(token string) (string, bool) {
+		return strings.CutPrefix(token, goodToken+":")
+	}, map[string]string{"pw@example.com": pop3Password})
 }
 
 // TestDovecotPOP3 runs the POP3 session against Dovecot's pop3 server:
