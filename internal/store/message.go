@@ -170,23 +170,50 @@ func (s *Tickets) save(tx *gorm.DB, f Fetched) (Saved, error) {
 // replies to nothing stored.
 func (s *Tickets) attach(tx *gorm.DB, f Fetched) (Saved, error) {
 	now := s.db.now()
-	parent, err := findReferenced(tx, f.MailboxID, f.Parsed.ReferencedIDs())
+	ticketID, err := parentTicket(tx, f)
 	if err != nil {
 		return Saved{}, err
 	}
-	if parent != nil {
-		err := tx.Model(&Ticket{}).Where("id = ?", parent.TicketID).
+	if ticketID != 0 {
+		err := tx.Model(&Ticket{}).Where("id = ?", ticketID).
 			Updates(map[string]any{"last_message_at": now, "updated_at": now}).Error
 		if err != nil {
-			return Saved{}, fmt.Errorf("update ticket %d: %w", parent.TicketID, err)
+			return Saved{}, fmt.Errorf("update ticket %d: %w", ticketID, err)
 		}
-		return Saved{Outcome: Appended, TicketID: parent.TicketID}, nil
+		return Saved{Outcome: Appended, TicketID: ticketID}, nil
 	}
 	t, err := s.newTicket(tx, f, now)
 	if err != nil {
 		return Saved{}, err
 	}
 	return Saved{Outcome: Created, TicketID: t.ID}, nil
+}
+
+// parentTicket finds the ticket a message replies to: by In-Reply-To and
+// References first, else by a "[#123]" tag in the subject naming a ticket
+// of the same mailbox (mailers that drop the reference headers still keep
+// the subject). 0 means none.
+func parentTicket(tx *gorm.DB, f Fetched) (int64, error) {
+	parent, err := findReferenced(tx, f.MailboxID, f.Parsed.ReferencedIDs())
+	if err != nil || parent != nil {
+		if parent != nil {
+			return parent.TicketID, nil
+		}
+		return 0, err
+	}
+	id, ok := ticket.TicketTag(f.Parsed.Subject)
+	if !ok {
+		return 0, nil
+	}
+	var n int64
+	err = tx.Model(&Ticket{}).Where("id = ? AND mailbox_id = ?", id, f.MailboxID).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("find tagged ticket %d: %w", id, err)
+	}
+	if n == 0 {
+		return 0, nil // another mailbox's ticket, or a number in a customer's own subject
+	}
+	return id, nil
 }
 
 func (s *Tickets) newTicket(tx *gorm.DB, f Fetched, now time.Time) (*Ticket, error) {

@@ -483,3 +483,29 @@ func TestForgetGoneKeys(t *testing.T) {
 		require.True(t, known["pop3:a"])
 	})
 }
+
+func TestSubjectTagThreadsWithoutHeaders(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "tags")
+		other := newMailbox(t, db, "other")
+		first, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:1", firstMail, 1))
+		require.NoError(t, err)
+		elsewhere, err := db.Tickets().Save(ctx, fetched(other, "imap:INBOX:7:1", otherMail, 1))
+		require.NoError(t, err)
+
+		tagged := func(id int64, key string) store.Saved {
+			raw := fmt.Sprintf("From: Ann <ann@example.org>\r\nSubject: AW: [#%d] Printer broken\r\nMessage-ID: <%s@example.org>\r\n\r\nStill.\r\n", id, key)
+			saved, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:"+key, raw, 2))
+			require.NoError(t, err)
+			return saved
+		}
+		got := tagged(first.TicketID, "2")
+		require.Equal(t, store.Appended, got.Outcome)
+		require.Equal(t, first.TicketID, got.TicketID)
+		// A tag naming another mailbox's ticket opens a new one here.
+		got = tagged(elsewhere.TicketID, "3")
+		require.Equal(t, store.Created, got.Outcome)
+	})
+}

@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -83,4 +84,19 @@ func bracketIDs(v string) []string {
 		}
 		v = v[i+j+1:]
 	}
+}
+
+// ticketTag matches the ticket number a helpdesk puts in the subjects it
+// sends, "[#123]" or "[Ticket#123]", which a reply keeps even when the
+// customer's mailer drops In-Reply-To and References.
+var ticketTag = regexp.MustCompile(`(?i)\[(?:ticket)?\s*#\s*(\d{1,18})\]`)
+
+// TicketTag returns the ticket number tagged in subject, if any.
+func TicketTag(subject string) (int64, bool) {
+	m := ticketTag.FindStringSubmatch(subject)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	return n, err == nil && n > 0
 }

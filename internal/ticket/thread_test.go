@@ -105,3 +105,24 @@ func TestReferencedIDs(t *testing.T) {
 		})
 	}
 }
+
+func TestTicketTag(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		subject string
+		want    int64
+		ok      bool
+	}{
+		{"Re: [#123] Printer broken", 123, true},
+		{"AW: [Ticket#42] VPN", 42, true},
+		{"RE: [ticket #7] x", 7, true},
+		{"Invoice #123", 0, false},
+		{"[#0] zero", 0, false},
+		{"no tag", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := TicketTag(tt.subject)
+		require.Equal(t, tt.ok, ok, "TicketTag(%q)", tt.subject)
+		require.Equal(t, tt.want, got, "TicketTag(%q)", tt.subject)
+	}
+}
