@@ -19,7 +19,7 @@ var errNoRefreshToken = errors.New("no refresh token stored")
 // cached access token is retried once with a freshly refreshed one: the
 // provider may have revoked the cached token early.
 func (r *Runner) open(ctx context.Context, mb store.Mailbox, forceRefresh bool) (mailbox.Session, error) {
-	acct := Account(mb)
+	acct := account(mb)
 	if mb.AuthType != "oauth2" {
 		return mailbox.Open(ctx, acct, r.Mailbox)
 	}
@@ -75,9 +75,9 @@ func OAuthConfig(mb store.Mailbox) oauth.Config {
 	}
 }
 
-// Account maps a mailbox row to what the mail client needs, without the
+// account maps a mailbox row to what the mail client needs, without the
 // access token.
-func Account(mb store.Mailbox) mailbox.Account {
+func account(mb store.Mailbox) mailbox.Account {
 	sec := mailbox.Plain
 	switch {
 	case mb.UseSSL:

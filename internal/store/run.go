@@ -67,14 +67,3 @@ func (s *Runs) Finish(ctx context.Context, r *Run) error {
 	}
 	return nil
 }
-
-// Recent returns the newest runs of a mailbox, newest first.
-func (s *Runs) Recent(ctx context.Context, mailboxID int64, limit int) ([]Run, error) {
-	var out []Run
-	err := s.db.gorm.WithContext(ctx).Where("mailbox_id = ?", mailboxID).
-		Order("id DESC").Limit(limit).Find(&out).Error
-	if err != nil {
-		return nil, fmt.Errorf("read fetch runs: %w", err)
-	}
-	return out, nil
-}

@@ -152,15 +152,6 @@ func (db *DB) Close() error {
 	return sqlDB.Close()
 }
 
-// Ping checks that the database answers.
-func (db *DB) Ping(ctx context.Context) error {
-	sqlDB, err := db.gorm.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.PingContext(ctx)
-}
-
 func (db *DB) now() time.Time { return db.Now().UTC() }
 
 // ErrNotFound is returned when a row asked for by id or name does not exist.
