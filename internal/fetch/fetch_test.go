@@ -365,3 +365,30 @@ func TestUnreadableRowCostsOnlyItsMailbox(t *testing.T) {
 	require.Equal(t, int64(1), count(t, db, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", good))
 	require.Len(t, sum.Runs, 2, "the quoted-boolean mailbox ran too")
 }
+
+func TestValueTheDatabaseRefusesIsStoredRaw(t *testing.T) {
+	t.Parallel()
+	db := storetest.Postgres(t)
+	b := setup(t, db)
+	ctx := context.Background()
+	const user = "refused@example.com"
+	b.addMailbox(t, "Refused", user, b.tokens.IssueRefreshToken(clientID, user))
+	b.deliver(t, user, mail(1, ""), mail(2, ""))
+	// The database refuses a decoded value of message 1 as data (SQLSTATE
+	// 22001), as it would a value past a column or index limit.
+	require.NoError(t, db.Exec(ctx, `CREATE FUNCTION refuse_q1() RETURNS trigger AS $$
+		BEGIN IF NEW.message_id = '<q1@example.org>' THEN
+			RAISE EXCEPTION 'value too long' USING ERRCODE = 'string_data_right_truncation';
+		END IF; RETURN NEW; END $$ LANGUAGE plpgsql`))
+	require.NoError(t, db.Exec(ctx, `CREATE TRIGGER refuse_q1 BEFORE INSERT ON ticket_messages FOR EACH ROW EXECUTE FUNCTION refuse_q1()`))
+
+	sum, err := b.runner.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, sum.OK(), "%v", sum.Failed)
+	require.Equal(t, int64(2), count(t, db, "SELECT count(*) FROM ticket_messages"))
+	var parseErr string
+	var raw []byte
+	require.NoError(t, db.QueryRow(ctx, "SELECT parse_error, raw FROM ticket_messages WHERE message_id IS NULL", nil, &parseErr, &raw))
+	require.Contains(t, parseErr, "only its raw bytes are kept")
+	require.Equal(t, mail(1, ""), string(raw))
+}

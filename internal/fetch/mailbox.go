@@ -233,13 +233,14 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 		f.Cursor = &store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: m.Cursor.UIDValidity, LastUID: m.Cursor.LastUID}
 	}
 	saved, err := r.DB.Tickets().Save(ctx, f)
-	if err == nil || ctx.Err() != nil {
+	if err == nil || !store.IsDataError(err) {
 		return saved, err
 	}
-	// The database refused the decoded fields (a value past an index or
-	// type limit): keep the message as raw bytes with the reason, rather
-	// than stall the mailbox on it forever. If the database itself is
-	// down, this fails too and the pass stops.
+	// The database refused a decoded field (a value past an index or size
+	// limit): keep the message as raw bytes with the reason, rather than
+	// stall the mailbox on it forever. Other errors (the database down or
+	// busy) stop the pass, and the message is fetched again next time
+	// with all its fields.
 	f.Parsed = rawOnly(raw, err)
 	if saved, rerr := r.DB.Tickets().Save(ctx, f); rerr == nil {
 		r.logger().Warn("message stored as raw bytes only", "mailbox_id", mb.ID, "source_key", m.Key, "error", err)

@@ -509,3 +509,18 @@ func TestSubjectTagThreadsWithoutHeaders(t *testing.T) {
 		require.Equal(t, store.Created, got.Outcome)
 	})
 }
+
+func TestIsDataError(t *testing.T) {
+	t.Parallel()
+	db := storetest.Postgres(t)
+	ctx := context.Background()
+	notANumber := db.Exec(ctx, "SELECT 'abc'::int")
+	require.True(t, store.IsDataError(notANumber), "%v", notANumber)
+	badByte := db.Exec(ctx, "SELECT convert_from('\\x00'::bytea, 'UTF8')")
+	require.True(t, store.IsDataError(badByte), "%v", badByte)
+	syntax := db.Exec(ctx, "SELEC 1")
+	require.False(t, store.IsDataError(syntax), "%v", syntax)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	require.False(t, store.IsDataError(db.Exec(cancelled, "SELECT 1")))
+}
