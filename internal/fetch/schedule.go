@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/oauth"
@@ -101,7 +100,7 @@ func needsNewSettings(err error) bool {
 	case errors.Is(err, errNoRefreshToken), errors.As(err, &cfg):
 		return true
 	case errors.As(err, &ocfg):
-		return !strings.Contains(ocfg.Problem, "not valid before") // a clock, not the row
+		return !errors.Is(err, oauth.ErrNotYetValid) // a clock, not the row
 	case errors.As(err, &oe):
 		return rowFixes[oe.AADSTS] || (oe.AADSTS == 0 && oe.Code == "invalid_grant")
 	}

@@ -80,7 +80,7 @@ func TestFailurePolicy(t *testing.T) {
 		{"google token revoked", &oauth.Error{Code: "invalid_grant", Reauth: true}, store.StatusNeedsReauth, true, 0},
 		{"certificate not uploaded yet", &oauth.Error{Code: "invalid_client", AADSTS: 700027, Reauth: true}, store.StatusNeedsReauth, false, 2 * time.Minute},
 		{"clock skew", &oauth.Error{Code: "invalid_client", AADSTS: 700024}, store.StatusFailing, false, 2 * time.Minute},
-		{"certificate not valid yet", &oauth.ConfigError{Column: "client_certificate", Problem: "is not valid before 2026-11-23T00:00:00Z", Fix: "x"}, store.StatusFailing, false, 2 * time.Minute},
+		{"certificate not valid yet", notYetValidCert(t), store.StatusFailing, false, 2 * time.Minute},
 		{"certificate expired", &oauth.ConfigError{Column: "client_certificate", Problem: "expired on 2026-11-01", Fix: "x"}, store.StatusFailing, true, 0},
 		{"retry-after capped", &oauth.Error{Status: 429, RetryAfter: 30 * 24 * time.Hour}, store.StatusFailing, false, 6 * time.Hour},
 		{"conditional access", &oauth.Error{Code: "interaction_required", AADSTS: 53003, Reauth: true}, store.StatusNeedsReauth, false, 2 * time.Minute},
@@ -134,4 +134,20 @@ func TestCertificateWarning(t *testing.T) {
 	mb := store.Mailbox{OAuthProvider: "microsoft", ClientCertificate: string(cert.CertPEM), ClientPrivateKey: string(cert.KeyPEM)}
 	require.Contains(t, warning(mb, now), "client certificate expires on")
 	require.Empty(t, warning(mb, now.Add(-30*24*time.Hour)))
+}
+
+// notYetValidCert is what validating a certificate that starts tomorrow
+// returns.
+func notYetValidCert(t *testing.T) error {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	tomorrow := time.Now().Add(24 * time.Hour)
+	cert, err := oauthtest.NewCertificate(key, tomorrow, tomorrow.Add(24*time.Hour))
+	require.NoError(t, err)
+	cfg := oauth.Config{Provider: "microsoft", TenantID: "t", ClientID: "c", Protocol: "imap",
+		ClientCertificate: string(cert.CertPEM), ClientPrivateKey: string(cert.KeyPEM)}
+	err = cfg.Validate()
+	require.ErrorIs(t, err, oauth.ErrNotYetValid)
+	return err
 }

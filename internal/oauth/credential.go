@@ -101,6 +101,17 @@ func (c Config) checkBothHalves() error {
 	return nil
 }
 
+// ErrNotYetValid matches (errors.Is) a certificate whose validity has not
+// begun: time or a corrected clock fixes it, not a changed setting.
+var ErrNotYetValid = errors.New("certificate not yet valid")
+
+// notYetValid is the ConfigError of a certificate not valid yet.
+type notYetValid struct{ *ConfigError }
+
+func (e notYetValid) Unwrap() error { return e.ConfigError }
+
+func (notYetValid) Is(target error) bool { return target == ErrNotYetValid }
+
 // checkValidity reports a certificate that is expired or not yet valid at
 // now: Microsoft refuses its assertions (AADSTS700027, "The key used is
 // expired"), so no request is made.
@@ -113,8 +124,8 @@ func checkValidity(cert *x509.Certificate, now time.Time) error {
 		return &ConfigError{"client_certificate",
 			"expired on " + cert.NotAfter.UTC().Format(time.DateOnly), fix}
 	case now.Before(cert.NotBefore):
-		return &ConfigError{"client_certificate", "is not valid before " +
-			cert.NotBefore.UTC().Format(time.RFC3339), "check the server's clock, or " + fix}
+		return notYetValid{&ConfigError{"client_certificate", "is not valid before " +
+			cert.NotBefore.UTC().Format(time.RFC3339), "check the server's clock, or " + fix}}
 	}
 	return nil
 }
