@@ -40,17 +40,22 @@ func setup(t *testing.T, db *store.DB) *testBundle {
 	return setupWith(t, db, oauthtest.Options{})
 }
 
-func setupWith(t *testing.T, db *store.DB, opts oauthtest.Options) *testBundle {
+// setupWith is setup with token endpoint options, and IMAP server options
+// on top of the token check.
+func setupWith(t *testing.T, db *store.DB, opts oauthtest.Options, imapOpts ...mailboxtest.IMAPOptions) *testBundle {
 	t.Helper()
 	tokens := oauthtest.NewServer(opts)
 	t.Cleanup(tokens.Close)
 	tokens.AddClient(clientID, clientSecret)
-	srv, err := mailboxtest.StartIMAP(mailboxtest.IMAPOptions{
-		CheckToken: func(user, tok string) bool {
-			u, ok := tokens.AccessTokenUser(tok)
-			return ok && u == user
-		},
-	})
+	var serverOpts mailboxtest.IMAPOptions
+	if len(imapOpts) > 0 {
+		serverOpts = imapOpts[0]
+	}
+	serverOpts.CheckToken = func(user, tok string) bool {
+		u, ok := tokens.AccessTokenUser(tok)
+		return ok && u == user
+	}
+	srv, err := mailboxtest.StartIMAP(serverOpts)
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Close() })
 	logs := &bytes.Buffer{}

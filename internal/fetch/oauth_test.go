@@ -1,10 +1,7 @@
 package fetch_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -12,8 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fetcherhq/fetcher/internal/fetch"
-	"github.com/fetcherhq/fetcher/internal/mailbox"
 	"github.com/fetcherhq/fetcher/internal/mailbox/mailboxtest"
 	"github.com/fetcherhq/fetcher/internal/oauth"
 	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
@@ -21,29 +16,10 @@ import (
 	"github.com/fetcherhq/fetcher/internal/store/storetest"
 )
 
-// clock is a fake time source shared by the runner, the token client and
-// the token endpoint.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestSixPassesInOneTokenLifetimeRefreshOnce(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		clk := &clock{now: time.Now()}
+		clk := oauthtest.NewClock(time.Now())
 		b := setupWith(t, db, oauthtest.Options{Now: clk.Now})
 		b.runner.Now = clk.Now
 		b.runner.OAuth = &oauth.Client{Now: clk.Now}
@@ -57,7 +33,7 @@ func TestSixPassesInOneTokenLifetimeRefreshOnce(t *testing.T) {
 			sum, err := b.runner.RunOnce(ctx)
 			require.NoError(t, err)
 			require.True(t, sum.OK(), "pass %d: %v", pass, sum.Failed)
-			clk.Advance(10 * time.Minute)
+			clk.Add(10 * time.Minute)
 		}
 		require.Equal(t, 1, b.tokens.Requests(), "six passes within one token lifetime")
 		sum, err := b.runner.RunOnce(ctx) // 60 min: within 5 min of expiry
@@ -225,29 +201,16 @@ func TestSecretExpiryIsWarnedAndNamed(t *testing.T) {
 func TestTokenExpiringMidSessionIsRefreshed(t *testing.T) {
 	t.Parallel()
 	db := storetest.SQLite(t)
-	tokens := oauthtest.NewServer(oauthtest.Options{})
-	t.Cleanup(tokens.Close)
-	tokens.AddClient(clientID, clientSecret)
 	var mu sync.Mutex
 	expired := map[string]bool{} // tokens the server ends sessions for
-	srv, err := mailboxtest.StartIMAP(mailboxtest.IMAPOptions{
-		CheckToken: func(u, tok string) bool {
-			got, ok := tokens.AccessTokenUser(tok)
-			return ok && got == u
-		},
+	b := setupWith(t, db, oauthtest.Options{}, mailboxtest.IMAPOptions{
 		SessionValid: func(_, tok string) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return !expired[tok]
 		},
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() { srv.Close() })
-	logs := &bytes.Buffer{}
-	b := &testBundle{db: db, tokens: tokens, imap: srv, logs: logs, runner: &fetch.Runner{
-		DB: db, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Mailbox: &mailbox.Options{TLSConfig: &tls.Config{RootCAs: srv.Cert.Pool}, CommandTimeout: 5 * time.Second},
-	}}
+	tokens, logs := b.tokens, b.logs
 	const user = "bye@example.com"
 	id := b.addMailbox(t, "Bye", user, tokens.IssueRefreshToken(clientID, user))
 	b.deliver(t, user, mail(1, ""))

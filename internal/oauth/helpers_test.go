@@ -2,7 +2,6 @@ package oauth_test
 
 import (
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,31 +21,14 @@ const (
 )
 
 // fakeClock is an injected clock tests can move.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newFakeClock() *oauthtest.Clock {
+	return oauthtest.NewClock(time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC))
 }
 
 type testBundle struct {
 	srv    *oauthtest.Server
 	client *oauth.Client
-	clock  *fakeClock
+	clock  *oauthtest.Clock
 	logs   *logtest.Buffer
 	cfg    oauth.Config // Microsoft delegated IMAP against srv
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,31 +21,14 @@ const (
 	imap     = "https://outlook.office.com/IMAP.AccessAsUser.All"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type testBundle struct {
 	srv   *oauthtest.Server
-	clock *fakeClock
+	clock *oauthtest.Clock
 }
 
 func setup(t *testing.T, opts oauthtest.Options) *testBundle {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)}
+	clock := oauthtest.NewClock(time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC))
 	opts.Now = clock.Now
 	srv := oauthtest.NewServer(opts)
 	t.Cleanup(srv.Close)
