@@ -12,8 +12,9 @@ import (
 )
 
 // attachments returns every non-body part of the envelope in message order:
-// enmime's Inlines, Attachments and OtherParts, each once.
-func attachments(env *enmime.Envelope) []Attachment {
+// enmime's Inlines, Attachments and OtherParts, each once. src is the text
+// enmime parsed.
+func attachments(env *enmime.Envelope, src []byte) []Attachment {
 	if env.Root == nil {
 		return nil
 	}
@@ -25,9 +26,14 @@ func attachments(env *enmime.Envelope) []Attachment {
 		}
 	}
 	parts := env.Root.DepthMatchAll(func(p *enmime.Part) bool { return keep[p] })
+	original := originalBytes(src, env.Root, parts)
 	out := make([]Attachment, 0, len(parts))
 	for i, p := range parts {
-		out = append(out, newAttachment(p, i+1))
+		data, ok := original[p]
+		if !ok {
+			data = p.Content
+		}
+		out = append(out, newAttachment(p, data, i+1))
 	}
 	return out
 }
@@ -48,14 +54,14 @@ func isTextBody(p *enmime.Part) bool {
 }
 
 // newAttachment builds the Attachment for the n-th kept part.
-func newAttachment(p *enmime.Part, n int) Attachment {
-	sum := sha256.Sum256(p.Content)
+func newAttachment(p *enmime.Part, data []byte, n int) Attachment {
+	sum := sha256.Sum256(data)
 	return Attachment{
 		Filename:    filename(p, n),
 		ContentType: contentType(p),
 		ContentID:   contentID(p),
 		Inline:      isInline(p),
-		Data:        p.Content,
+		Data:        data,
 		SHA256:      hex.EncodeToString(sum[:]),
 	}
 }

@@ -64,15 +64,16 @@ func parseMIME(raw []byte) (*Message, error) {
 		return nil, err
 	}
 	var p problems
+	src := raw
 	if lostParts(env) {
-		env = recoverParts(raw, env, &p)
+		env, src = recoverParts(raw, env, &p)
 	}
 	h := header{fields: env.Root.Header, hint: textCharset(env.Root)}
 	m := &Message{}
 	fillHeader(m, h, &p)
 	m.BodyText = normalizeNewlines(env.Text)
 	m.BodyHTML = normalizeNewlines(env.HTML)
-	m.Attachments = attachments(env)
+	m.Attachments = attachments(env, src)
 	p.addEnmime(env.Errors)
 	m.ParseError = p.String()
 	return m, nil

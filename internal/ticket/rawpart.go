@@ -1,0 +1,112 @@
+package ticket
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"mime/quotedprintable"
+	"strings"
+
+	"github.com/jhillyerd/enmime/v2"
+)
+
+// rawParser reads the same tree as parser but leaves every part's content
+// as it appears in the message, transfer encoding included.
+var rawParser = enmime.NewParser(
+	enmime.SkipMalformedParts(true),
+	enmime.MultipartWOBoundaryAsSinglePart(true),
+	enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy),
+	enmime.MaxStoredPartErrors(maxPartErrors),
+	enmime.RawContent(true),
+)
+
+// originalBytes restores the sender's bytes of text attachments. enmime
+// converts every text/* part to UTF-8, which is right for bodies but wrong
+// for a file: a CSV in windows-1252 or an .ics would be stored altered,
+// and its sha256 would no longer match the same file sent elsewhere. So
+// the message is read a second time without decoding, and those parts get
+// only their transfer encoding removed. Parts of other types are already
+// exact. src is the text enmime parsed.
+func originalBytes(src []byte, root *enmime.Part, parts []*enmime.Part) map[*enmime.Part][]byte {
+	if !anyText(parts) {
+		return nil
+	}
+	env, err := rawParser.ReadEnvelope(bytes.NewReader(src))
+	if err != nil || env.Root == nil {
+		return nil
+	}
+	converted := allParts(root)
+	raw := allParts(env.Root)
+	if len(converted) != len(raw) {
+		return nil // not the same tree: keep enmime's content
+	}
+	out := map[*enmime.Part][]byte{}
+	want := map[*enmime.Part]bool{}
+	for _, p := range parts {
+		want[p] = strings.HasPrefix(p.ContentType, "text/")
+	}
+	for i, p := range converted {
+		if want[p] {
+			out[p] = decodeTransfer(raw[i].Content, p.Header.Get("Content-Transfer-Encoding"))
+		}
+	}
+	return out
+}
+
+func anyText(parts []*enmime.Part) bool {
+	for _, p := range parts {
+		if strings.HasPrefix(p.ContentType, "text/") {
+			return true
+		}
+	}
+	return false
+}
+
+// allParts lists every part of the tree in depth-first order.
+func allParts(root *enmime.Part) []*enmime.Part {
+	return root.DepthMatchAll(func(*enmime.Part) bool { return true })
+}
+
+// decodeTransfer removes a base64 or quoted-printable transfer encoding
+// (RFC 2045 section 6), tolerating what broken mailers send: base64 with
+// stray characters or missing padding, quoted-printable with bad escapes.
+// Whatever decodes before an error is kept.
+func decodeTransfer(data []byte, cte string) []byte {
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "base64":
+		return decodeBase64(data)
+	case "quoted-printable":
+		out, _ := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(data)))
+		return out
+	}
+	return data
+}
+
+// decodeBase64 decodes the base64 alphabet characters of data, ignoring
+// line breaks, padding and anything else (RFC 2045 section 6.8 says to
+// ignore characters outside the alphabet).
+func decodeBase64(data []byte) []byte {
+	clean := make([]byte, 0, len(data))
+	for _, c := range data {
+		if isBase64(c) {
+			clean = append(clean, c)
+		}
+	}
+	clean = clean[:len(clean)/4*4+tail(len(clean)%4)]
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+	n, _ := base64.RawStdEncoding.Decode(out, clean)
+	return out[:n]
+}
+
+// tail is how many trailing characters of a group of n can still decode:
+// a lone sixth bit group cannot.
+func tail(n int) int {
+	if n == 1 {
+		return 0
+	}
+	return n
+}
+
+func isBase64(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/'
+}
