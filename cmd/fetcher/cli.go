@@ -35,7 +35,8 @@ Usage:
 
 Settings come from flags or the environment: DATABASE_URL (postgres://… or
 sqlite:PATH; default sqlite:fetcher.db), FETCHER_INTERVAL, FETCHER_LOG_FORMAT,
-FETCHER_LOG_LEVEL, FETCHER_CA_FILE, FETCHER_MAILBOX_TIMEOUT, FETCHER_AUTO_MIGRATE.
+FETCHER_LOG_LEVEL, FETCHER_CA_FILE, FETCHER_MAILBOX_TIMEOUT, FETCHER_MAX_MESSAGE_BYTES,
+FETCHER_AUTO_MIGRATE.
 Run "fetcher COMMAND --help" for a command's flags.
 `
 

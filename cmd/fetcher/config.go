@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/fetcherhq/fetcher/internal/fetch"
 )
 
 // Config is every setting of the fetcher. Defaults come from
@@ -27,6 +29,9 @@ type Config struct {
 	LogFormat string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// MaxMessageBytes is the size limit for mailboxes without their own
+	// max_message_bytes: a larger message is stored as its header only.
+	MaxMessageBytes int64
 	// CAFile names PEM certificates to trust for mail servers, in addition
 	// to the system's (private servers with an in-house CA).
 	CAFile string
@@ -35,11 +40,12 @@ type Config struct {
 // DefaultConfig returns the settings used when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		Interval:       10 * time.Minute,
-		MailboxTimeout: 10 * time.Minute,
-		AutoMigrate:    true,
-		LogFormat:      "auto",
-		LogLevel:       "info",
+		Interval:        10 * time.Minute,
+		MailboxTimeout:  10 * time.Minute,
+		MaxMessageBytes: fetch.DefaultMaxMessageBytes,
+		AutoMigrate:     true,
+		LogFormat:       "auto",
+		LogLevel:        "info",
 	}
 }
 
@@ -51,6 +57,7 @@ func (c *Config) fromEnv(getenv func(string) string) error {
 	errs = append(errs, setDuration(&c.Interval, "FETCHER_INTERVAL", getenv))
 	errs = append(errs, setDuration(&c.MailboxTimeout, "FETCHER_MAILBOX_TIMEOUT", getenv))
 	errs = append(errs, setBool(&c.AutoMigrate, "FETCHER_AUTO_MIGRATE", getenv))
+	errs = append(errs, setBytes(&c.MaxMessageBytes, "FETCHER_MAX_MESSAGE_BYTES", getenv))
 	setString(&c.LogFormat, getenv("FETCHER_LOG_FORMAT"))
 	setString(&c.LogLevel, getenv("FETCHER_LOG_LEVEL"))
 	setString(&c.CAFile, getenv("FETCHER_CA_FILE"))
@@ -68,6 +75,7 @@ func (c *Config) registerFlags(fs *flag.FlagSet) {
 func (c *Config) registerRunFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between passes (env FETCHER_INTERVAL)")
 	fs.DurationVar(&c.MailboxTimeout, "mailbox-timeout", c.MailboxTimeout, "longest time one mailbox may take in a pass (env FETCHER_MAILBOX_TIMEOUT)")
+	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "size limit: a larger message is stored as its header only and left on the server (env FETCHER_MAX_MESSAGE_BYTES)")
 	fs.BoolVar(&c.AutoMigrate, "migrate", c.AutoMigrate, "apply pending migrations at start (env FETCHER_AUTO_MIGRATE)")
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CAs to trust for mail servers (env FETCHER_CA_FILE)")
 }
@@ -79,6 +87,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("interval %s is too short: use at least 1s (FETCHER_INTERVAL / --interval)", c.Interval)
 	case c.MailboxTimeout < time.Second:
 		return fmt.Errorf("mailbox timeout %s is too short (FETCHER_MAILBOX_TIMEOUT / --mailbox-timeout)", c.MailboxTimeout)
+	case c.MaxMessageBytes < 64<<10:
+		return fmt.Errorf("max message bytes %d is too small: use at least 65536 (FETCHER_MAX_MESSAGE_BYTES / --max-message-bytes)", c.MaxMessageBytes)
 	case c.LogFormat != "auto" && c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log format %q: use text, json or auto (FETCHER_LOG_FORMAT / --log-format)", c.LogFormat)
 	}
@@ -123,6 +133,19 @@ func setDuration(dst *time.Duration, name string, getenv func(string) string) er
 		return fmt.Errorf("%s=%q: want a duration like 10m or 90s", name, v)
 	}
 	*dst = d
+	return nil
+}
+
+func setBytes(dst *int64, name string, getenv func(string) string) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s=%q: want a number of bytes like 52428800", name, v)
+	}
+	*dst = n
 	return nil
 }
 

@@ -88,7 +88,8 @@ func newRunner(cfg Config, db *store.DB, log *slog.Logger) (*fetch.Runner, error
 	}
 	return &fetch.Runner{
 		DB: db, Logger: log, Mailbox: &mopts, MailboxTimeout: cfg.MailboxTimeout,
-		OAuth: &oauth.Client{Logger: log},
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		OAuth:           &oauth.Client{Logger: log},
 	}, nil
 }
 

@@ -23,6 +23,12 @@ import (
 // where it stopped in the next pass.
 const DefaultMailboxTimeout = 10 * time.Minute
 
+// DefaultMaxMessageBytes is the size limit when neither the mailbox nor
+// the Runner sets one. Exchange Online accepts up to 150 MB, most servers
+// 25 to 50 MB; a message past the limit is stored as its header only and
+// left on the server (see storeOversized).
+const DefaultMaxMessageBytes = 50 << 20
+
 // actionBatch is how many stored messages wait for their after-fetch action
 // before it is sent: fewer round trips, while a crash still leaves at most
 // this many actions owed (they are retried on the next pass).
@@ -39,6 +45,9 @@ type Runner struct {
 	Logger *slog.Logger
 	// MailboxTimeout bounds each mailbox; 0 means DefaultMailboxTimeout.
 	MailboxTimeout time.Duration
+	// MaxMessageBytes is the size limit for mailboxes without their own
+	// (mailboxes.max_message_bytes); 0 means DefaultMaxMessageBytes.
+	MaxMessageBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -63,6 +72,17 @@ func (r *Runner) OAuthClient() *oauth.Client {
 		return &oauth.Client{Logger: r.Logger, Now: r.Now}
 	}
 	return r.OAuth
+}
+
+// maxMessageBytes is the size limit for mb.
+func (r *Runner) maxMessageBytes(mb store.Mailbox) int64 {
+	switch {
+	case mb.MaxMessageBytes > 0:
+		return mb.MaxMessageBytes
+	case r.MaxMessageBytes > 0:
+		return r.MaxMessageBytes
+	}
+	return DefaultMaxMessageBytes
 }
 
 func (r *Runner) mailboxTimeout() time.Duration {

@@ -169,7 +169,11 @@ func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Sessi
 		if known[m.Key] {
 			continue
 		}
-		saved, err := r.storeOne(ctx, mb, sess, m)
+		save := r.storeOne
+		if m.Size > r.maxMessageBytes(mb) {
+			save = r.storeOversized
+		}
+		saved, err := save(ctx, mb, sess, m)
 		if errors.Is(err, mailbox.ErrGone) {
 			run.MessagesSkipped++
 			r.logger().Warn("message vanished from the server before it was fetched (moved or deleted by another client)",
@@ -180,7 +184,9 @@ func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Sessi
 			return errors.Join(&unsavedError{err}, acts.flush(ctx))
 		}
 		run.Count(saved.Outcome)
-		acts.add(ctx, m.Key)
+		if !saved.Partial {
+			acts.add(ctx, m.Key)
+		}
 	}
 	return acts.flush(ctx)
 }
@@ -225,13 +231,7 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 	if err != nil {
 		return store.Saved{}, err
 	}
-	f := store.Fetched{
-		MailboxID: mb.ID, SourceKey: m.Key, Raw: raw, Parsed: ticket.Parse(raw),
-		Action: mb.AfterFetch,
-	}
-	if m.Cursor.UIDValidity != 0 { // IMAP; POP3 has no cursor, the ledger is its memory
-		f.Cursor = &store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: m.Cursor.UIDValidity, LastUID: m.Cursor.LastUID}
-	}
+	f := fetched(mb, m, raw, ticket.Parse(raw))
 	saved, err := r.DB.Tickets().Save(ctx, f)
 	if err == nil || !store.IsDataError(err) {
 		return saved, err
@@ -247,6 +247,55 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 		return saved, nil
 	}
 	return saved, err
+}
+
+// fetched is what is saved for message m of mailbox mb.
+func fetched(mb store.Mailbox, m mailbox.Message, raw []byte, parsed *ticket.Message) store.Fetched {
+	f := store.Fetched{
+		MailboxID: mb.ID, SourceKey: m.Key, Raw: raw, Parsed: parsed,
+		Action: mb.AfterFetch, AutoReplyTickets: mb.AutoReplyTickets,
+	}
+	if m.Cursor.UIDValidity != 0 { // IMAP; POP3 has no cursor, the ledger is its memory
+		f.Cursor = &store.Cursor{MailboxID: mb.ID, Folder: mb.Folder, UIDValidity: m.Cursor.UIDValidity, LastUID: m.Cursor.LastUID}
+	}
+	return f
+}
+
+// storeOversized stores a message over the size limit as its header only,
+// with a parse_error saying so, and leaves it on the server untouched (no
+// flag, move or delete: what was not stored whole must not be lost). Staff
+// see who wrote and about what; the admin can raise the limit and fetch
+// it again (docs/configuration.md). A server without a header command
+// (POP3 without TOP) gives a row with the size and the reason only.
+func (r *Runner) storeOversized(ctx context.Context, mb store.Mailbox, sess mailbox.Session, m mailbox.Message) (store.Saved, error) {
+	limit := r.maxMessageBytes(mb)
+	head, err := sess.FetchHeader(ctx, m)
+	var netErr *mailbox.NetError
+	if errors.Is(err, mailbox.ErrGone) || errors.As(err, &netErr) || ctx.Err() != nil {
+		return store.Saved{}, err
+	}
+	parsed := ticket.Parse(head)
+	parsed.ParseError = oversizedNote(m.Size, limit, err)
+	f := fetched(mb, m, head, parsed)
+	f.Size, f.Action = max(m.Size, 1), store.ActionKeep
+	r.logger().Warn("message over the size limit: stored its header only and left it on the server",
+		"mailbox_id", mb.ID, "source_key", m.Key, "size_bytes", m.Size, "limit_bytes", limit)
+	saved, err := r.DB.Tickets().Save(ctx, f)
+	saved.Partial = true
+	return saved, err
+}
+
+// oversizedNote is the parse_error of a message over the size limit.
+func oversizedNote(size, limit int64, headerErr error) string {
+	note := fmt.Sprintf("message not fetched: it is %d bytes, over this mailbox's limit of %d bytes; "+
+		"only its header is stored and it was left on the server untouched. "+
+		"Do this: raise mailboxes.max_message_bytes (or FETCHER_MAX_MESSAGE_BYTES) so that later mail "+
+		"this large is fetched whole; for this one, open it in a mail client, or (IMAP) move it to "+
+		"another folder and back so that the next run fetches it whole", size, limit)
+	if headerErr != nil {
+		note += fmt.Sprintf(" (the header could not be read either: %v)", headerErr)
+	}
+	return ticket.Clean(note)
 }
 
 // rawOnly is what is stored of a message whose decoded fields the

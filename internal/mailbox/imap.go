@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -197,19 +198,32 @@ func (s *imapSession) keyPrefix() string {
 // Fetch returns BODY.PEEK[]: the whole message, byte for byte, without
 // setting \Seen (RFC 9051 section 6.4.5).
 func (s *imapSession) Fetch(ctx context.Context, msg Message) ([]byte, error) {
+	return s.fetchSection(ctx, msg, &imap.FetchItemBodySection{Peek: true}, -1)
+}
+
+// FetchHeader returns BODY.PEEK[HEADER] (RFC 9051 section 6.4.5), cut at
+// MaxHeaderBytes.
+func (s *imapSession) FetchHeader(ctx context.Context, msg Message) ([]byte, error) {
+	section := &imap.FetchItemBodySection{Peek: true, Specifier: imap.PartSpecifierHeader}
+	return s.fetchSection(ctx, msg, section, MaxHeaderBytes)
+}
+
+// fetchSection fetches one body section of msg, keeping at most limit
+// bytes of it (all when limit < 0).
+func (s *imapSession) fetchSection(ctx context.Context, msg Message, section *imap.FetchItemBodySection, limit int64) ([]byte, error) {
 	var raw []byte
 	err := s.run(ctx, func() error {
 		var err error
-		raw, err = s.fetch(msg)
+		raw, err = s.fetch(msg, section, limit)
 		return err
 	})
 	return raw, err
 }
 
-func (s *imapSession) fetch(msg Message) ([]byte, error) {
+func (s *imapSession) fetch(msg Message, section *imap.FetchItemBodySection, limit int64) ([]byte, error) {
 	cmd := s.c.Fetch(imap.UIDSetNum(imap.UID(msg.UID)), &imap.FetchOptions{
 		UID:         true,
-		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		BodySection: []*imap.FetchItemBodySection{section},
 	})
 	defer func() { _ = cmd.Close() }() // on early return; checked below
 	var raw []byte
@@ -220,11 +234,11 @@ func (s *imapSession) fetch(msg Message) ([]byte, error) {
 			if !ok || body.Literal == nil {
 				continue
 			}
-			buf := bytes.NewBuffer(make([]byte, 0, max(msg.Size, 0)+1))
-			if _, err := buf.ReadFrom(body.Literal); err != nil {
+			data, err := readLiteral(body.Literal, msg.Size, limit)
+			if err != nil {
 				return nil, &NetError{Op: fmt.Sprintf("read message UID %d", msg.UID), Err: err}
 			}
-			raw, found = buf.Bytes(), true
+			raw, found = data, true
 		}
 	}
 	if err := cmd.Close(); err != nil {
@@ -234,6 +248,25 @@ func (s *imapSession) fetch(msg Message) ([]byte, error) {
 		return nil, s.gone(msg.UID)
 	}
 	return raw, nil
+}
+
+// readLiteral reads a literal whole, or its first limit bytes (limit >= 0)
+// and discards the rest, which must still be read off the connection.
+func readLiteral(r io.Reader, size, limit int64) ([]byte, error) {
+	presize := max(size, 0)
+	if limit >= 0 {
+		presize = min(presize, limit)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, presize+1))
+	if limit < 0 {
+		_, err := buf.ReadFrom(r)
+		return buf.Bytes(), err
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit)); err != nil {
+		return nil, err
+	}
+	_, err := io.Copy(io.Discard, r)
+	return buf.Bytes(), err
 }
 
 // gone tells a message that really left the folder from a server that

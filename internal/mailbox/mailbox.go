@@ -15,6 +15,10 @@ import (
 	"time"
 )
 
+// MaxHeaderBytes caps what FetchHeader returns: a header is a few KB, and
+// a hostile one must not cost more memory than a whole message may.
+const MaxHeaderBytes = 1 << 20
+
 // Timeouts applied when Options leaves them zero.
 const (
 	DefaultDialTimeout    = 30 * time.Second
@@ -176,6 +180,10 @@ type Session interface {
 	// It returns an error wrapping ErrGone when the message no longer
 	// exists.
 	Fetch(ctx context.Context, msg Message) ([]byte, error)
+	// FetchHeader returns the message's header, at most MaxHeaderBytes of
+	// it, for a message too large to fetch whole. Like Fetch it changes
+	// nothing on the server.
+	FetchHeader(ctx context.Context, msg Message) ([]byte, error)
 	// Apply performs action on the messages named by keys. Keys of another
 	// folder or UIDVALIDITY, and messages already gone, are skipped:
 	// applying an action twice is harmless. For Move, target names the

@@ -38,6 +38,46 @@ func (s *pop3Session) Fetch(ctx context.Context, msg Message) ([]byte, error) {
 	return raw, err
 }
 
+// FetchHeader returns the header with "TOP n 0" (RFC 1939 section 7; TOP is
+// optional, and a server without it answers with an error), cut at
+// MaxHeaderBytes.
+func (s *pop3Session) FetchHeader(ctx context.Context, msg Message) ([]byte, error) {
+	var head []byte
+	err := s.run(ctx, func() error {
+		n, ok, err := s.number(msg.Key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("fetch header of %s: %w", msg.Key, ErrGone)
+		}
+		num := strconv.FormatUint(uint64(n), 10)
+		if _, err := s.cmd("TOP", num, "0"); err != nil {
+			return fmt.Errorf("POP3 TOP %s (%s): %w", num, msg.Key, err)
+		}
+		w := &capped{max: MaxHeaderBytes}
+		if err := readBlock(s.r, w); err != nil {
+			return &NetError{Op: fmt.Sprintf("POP3 TOP %s (%s)", num, msg.Key), Err: err}
+		}
+		head = w.buf.Bytes()
+		return nil
+	})
+	return head, err
+}
+
+// capped keeps the first max bytes written to it and drops the rest.
+type capped struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
 func (s *pop3Session) retr(n uint32, msg Message) ([]byte, error) {
 	num := strconv.FormatUint(uint64(n), 10)
 	if _, err := s.cmd("RETR", num); err != nil {

@@ -51,17 +51,24 @@ type Mailbox struct {
 	Folder                string
 	AfterFetch            string
 	MoveToFolder          string
-	Enabled               bool
-	Status                string
-	LastError             string
-	LastErrorAt           time.Time
-	LastSuccessAt         time.Time
-	NextAttemptAt         time.Time
-	ConsecutiveFailures   int
-	ReauthFingerprint     string
-	Warning               string
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	// AutoReplyTickets lets an auto-reply or bounce that matches no ticket
+	// open one of its own; by default it joins the mailbox's collecting
+	// ticket (tickets.kind = 'auto_replies').
+	AutoReplyTickets bool
+	// MaxMessageBytes is the size limit for this mailbox; 0 (or NULL)
+	// means the fetcher's default.
+	MaxMessageBytes     int64
+	Enabled             bool
+	Status              string
+	LastError           string
+	LastErrorAt         time.Time
+	LastSuccessAt       time.Time
+	NextAttemptAt       time.Time
+	ConsecutiveFailures int
+	ReauthFingerprint   string
+	Warning             string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
 }
 
 // TableName maps Mailbox to the mailboxes table.

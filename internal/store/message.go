@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/fetcherhq/fetcher/internal/ticket"
 )
@@ -67,9 +68,24 @@ type Fetched struct {
 	Action string
 	// Cursor, when set, is advanced in the same transaction.
 	Cursor *Cursor
+	// Size is the message's size on the server when Raw holds only its
+	// header because it is over the size limit; 0 means Raw is complete.
+	Size int64
+	// AutoReplyTickets lets an auto-reply that matches no ticket open one
+	// (mailboxes.auto_reply_tickets); otherwise it joins the mailbox's
+	// collecting ticket.
+	AutoReplyTickets bool
 	// storedKey, when set, is the ticket_messages.source_key to write
 	// instead of SourceKey (see saveConflict); the ledger keeps SourceKey.
 	storedKey string
+}
+
+// size is the message's size on the server.
+func (f Fetched) size() int64 {
+	if f.Size != 0 {
+		return f.Size
+	}
+	return int64(len(f.Raw))
 }
 
 func (f Fetched) rowKey() string {
@@ -84,6 +100,9 @@ type Saved struct {
 	Outcome      Outcome
 	TicketID     int64
 	MessageRowID int64
+	// Partial is set by the caller for a message stored incompletely
+	// (over the size limit), which owes no after-fetch action.
+	Partial bool
 }
 
 // Tickets writes the rows the ticket system reads.
@@ -175,12 +194,11 @@ func (s *Tickets) attach(tx *gorm.DB, f Fetched) (Saved, error) {
 		return Saved{}, err
 	}
 	if ticketID != 0 {
-		err := tx.Model(&Ticket{}).Where("id = ?", ticketID).
-			Updates(map[string]any{"last_message_at": now, "updated_at": now}).Error
-		if err != nil {
-			return Saved{}, fmt.Errorf("update ticket %d: %w", ticketID, err)
-		}
-		return Saved{Outcome: Appended, TicketID: ticketID}, nil
+		return Saved{Outcome: Appended, TicketID: ticketID}, touchTicket(tx, ticketID, now)
+	}
+	if f.Parsed.IsAutoReply && !f.AutoReplyTickets {
+		id, err := s.collectingTicket(tx, f.MailboxID, now)
+		return Saved{Outcome: Appended, TicketID: id}, err
 	}
 	t, err := s.newTicket(tx, f, now)
 	if err != nil {
@@ -189,9 +207,55 @@ func (s *Tickets) attach(tx *gorm.DB, f Fetched) (Saved, error) {
 	return Saved{Outcome: Created, TicketID: t.ID}, nil
 }
 
+// collectingSubject is the subject of a mailbox's collecting ticket.
+const collectingSubject = "Automatic replies and bounces that match no ticket"
+
+// collectingTicket returns the mailbox's ticket for auto-replies and
+// bounces that match no ticket, creating it on first use. An out-of-office
+// notice or a bounce of spam backscatter is kept (nothing fetched is
+// dropped) but opens no ticket of its own, so staff are not paged for it.
+// ON CONFLICT DO NOTHING with the partial unique index makes two workers
+// racing to create it end with one.
+func (s *Tickets) collectingTicket(tx *gorm.DB, mailboxID int64, now time.Time) (int64, error) {
+	typeID, err := ticketTypeOf(tx, mailboxID)
+	if err != nil {
+		return 0, err
+	}
+	t := &Ticket{
+		TicketTypeID: typeID, MailboxID: &mailboxID, Subject: collectingSubject,
+		Status: "new", Kind: KindAutoReplies, CreatedAt: now, UpdatedAt: now, LastMessageAt: now,
+	}
+	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(t).Error; err != nil {
+		return 0, fmt.Errorf("create auto-reply ticket: %w", err)
+	}
+	if t.ID != 0 {
+		return t.ID, nil
+	}
+	err = tx.Model(&Ticket{}).Where("mailbox_id = ? AND kind = ?", mailboxID, KindAutoReplies).
+		Pluck("id", &t.ID).Error
+	if err == nil && t.ID == 0 {
+		err = errors.New("not found after a conflict")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find auto-reply ticket: %w", err)
+	}
+	return t.ID, touchTicket(tx, t.ID, now)
+}
+
+// touchTicket records that a message joined the ticket.
+func touchTicket(tx *gorm.DB, id int64, now time.Time) error {
+	err := tx.Model(&Ticket{}).Where("id = ?", id).
+		Updates(map[string]any{"last_message_at": now, "updated_at": now}).Error
+	if err != nil {
+		return fmt.Errorf("update ticket %d: %w", id, err)
+	}
+	return nil
+}
+
 // parentTicket finds the ticket a message replies to: by In-Reply-To and
-// References first, else by a "[#123]" tag in the subject naming a ticket
-// of the same mailbox (mailers that drop the reference headers still keep
+// References (and the ids of the message a bounce returns) first, else by
+// a "[#123]" tag in the subject (or the returned message's) naming a
+// ticket of the same mailbox (mailers that drop the reference headers still keep
 // the subject). 0 means none.
 func parentTicket(tx *gorm.DB, f Fetched) (int64, error) {
 	parent, err := findReferenced(tx, f.MailboxID, f.Parsed.ReferencedIDs())
@@ -201,7 +265,7 @@ func parentTicket(tx *gorm.DB, f Fetched) (int64, error) {
 		}
 		return 0, err
 	}
-	id, ok := ticket.TicketTag(f.Parsed.Subject)
+	id, ok := f.Parsed.TicketTag()
 	if !ok {
 		return 0, nil
 	}
@@ -229,7 +293,7 @@ func (s *Tickets) newTicket(tx *gorm.DB, f Fetched, now time.Time) (*Ticket, err
 	t := &Ticket{
 		TicketTypeID: typeID, MailboxID: &mailboxID, Subject: subject,
 		RequesterEmail: opt(f.Parsed.FromEmail), RequesterName: opt(f.Parsed.FromName),
-		Status: "new", CreatedAt: now, UpdatedAt: now, LastMessageAt: now,
+		Status: "new", Kind: KindMail, CreatedAt: now, UpdatedAt: now, LastMessageAt: now,
 	}
 	if err := tx.Create(t).Error; err != nil {
 		return nil, fmt.Errorf("create ticket: %w", err)
@@ -244,8 +308,9 @@ func (s *Tickets) insertMessage(tx *gorm.DB, f Fetched, ticketID int64) (int64, 
 		MessageID: opt(p.MessageID), InReplyTo: opt(p.InReplyTo), ReferencesHeader: opt(p.References),
 		FromEmail: opt(p.FromEmail), FromName: opt(p.FromName), ToAddrs: opt(p.To), CcAddrs: opt(p.Cc),
 		Subject: opt(p.Subject), SentAt: timePtr(p.SentAt), ReceivedAt: s.db.now(),
-		BodyText: opt(p.BodyText), BodyHTML: opt(p.BodyHTML), Raw: f.Raw,
-		SizeBytes: int64(len(f.Raw)), IsAutoReply: p.IsAutoReply, ParseError: opt(p.ParseError),
+		BodyText: opt(p.BodyText), BodyHTML: opt(p.BodyHTML), BodyHTMLSafe: opt(p.BodyHTMLSafe),
+		Raw: f.Raw, RawTruncated: f.Size != 0, SizeBytes: f.size(),
+		IsAutoReply: p.IsAutoReply, ParseError: opt(p.ParseError),
 	}
 	if err := tx.Create(row).Error; err != nil {
 		return 0, fmt.Errorf("insert ticket message: %w", err)

@@ -15,10 +15,19 @@ type Ticket struct {
 	RequesterEmail *string
 	RequesterName  *string
 	Status         string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	LastMessageAt  time.Time
+	// Kind is KindMail, or KindAutoReplies for the ticket collecting a
+	// mailbox's auto-replies that match no ticket.
+	Kind          string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	LastMessageAt time.Time
 }
+
+// Ticket kinds (tickets.kind).
+const (
+	KindMail        = "mail"
+	KindAutoReplies = "auto_replies"
+)
 
 // TableName maps Ticket to the tickets table.
 func (Ticket) TableName() string { return "tickets" }
@@ -57,7 +66,9 @@ type TicketMessage struct {
 	ReceivedAt       time.Time
 	BodyText         *string
 	BodyHTML         *string `gorm:"column:body_html"`
+	BodyHTMLSafe     *string `gorm:"column:body_html_safe"`
 	Raw              []byte
+	RawTruncated     bool
 	SizeBytes        int64
 	IsAutoReply      bool
 	ParseError       *string

@@ -1,8 +1,6 @@
 package ticket
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -122,8 +120,7 @@ func baseName(name string) string {
 // subjectFilename returns the subject of an embedded message, made safe as
 // a file name and at most 80 runes long, or "" when it has none.
 func subjectFilename(content []byte) string {
-	fields, _ := enmime.ReadHeader(bufio.NewReader(bytes.NewReader(content)), discard{})
-	h := header{fields: fields, hint: "utf-8"}
+	h := partHeader(content)
 	name := strings.Map(func(r rune) rune {
 		if r < ' ' || strings.ContainsRune(`/\:*?"<>|`, r) {
 			return '_'

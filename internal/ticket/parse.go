@@ -74,6 +74,7 @@ func parseMIME(raw []byte) (*Message, error) {
 	m.BodyText = normalizeNewlines(env.Text)
 	m.BodyHTML = normalizeNewlines(env.HTML)
 	m.Attachments = attachments(env, src)
+	returnedMessage(m, env.Root)
 	p.addEnmime(env.Errors)
 	m.ParseError = p.String()
 	return m, nil
@@ -159,8 +160,12 @@ func (m *Message) clean() {
 	for _, s := range []*string{
 		&m.MessageID, &m.InReplyTo, &m.References, &m.FromEmail, &m.FromName,
 		&m.To, &m.Cc, &m.Subject, &m.BodyText, &m.BodyHTML, &m.ParseError,
+		&m.ReturnedSubject,
 	} {
 		*s = clean(*s)
+	}
+	for i := range m.ReturnedIDs {
+		m.ReturnedIDs[i] = clean(m.ReturnedIDs[i])
 	}
 	for i := range m.Attachments {
 		a := &m.Attachments[i]

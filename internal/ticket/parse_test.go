@@ -19,23 +19,24 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the
 // data is replaced by its size and hash, and the threading helpers' results
 // are included.
 type golden struct {
-	MessageID      string
-	InReplyTo      string
-	References     string
-	ReferencedIDs  []string
-	FromEmail      string
-	FromName       string
-	To, Cc         string
-	Subject        string
-	ThreadSubject  string
-	SentAt         time.Time
-	BodyText       string
-	BodyHTML       string
-	IsAutoReply    bool
-	NoAutoResponse bool
-	Attachments    []goldenAttachment
-	Size           int64
-	ParseError     string
+	MessageID       string
+	InReplyTo       string
+	References      string
+	ReferencedIDs   []string
+	FromEmail       string
+	FromName        string
+	To, Cc          string
+	Subject         string
+	ThreadSubject   string
+	SentAt          time.Time
+	BodyText        string
+	BodyHTML        string
+	IsAutoReply     bool
+	NoAutoResponse  bool
+	ReturnedSubject string
+	Attachments     []goldenAttachment
+	Size            int64
+	ParseError      string
 }
 
 // goldenAttachment is an Attachment without its data.
@@ -53,7 +54,7 @@ func toGolden(m *Message) golden {
 		To: m.To, Cc: m.Cc, Subject: m.Subject, ThreadSubject: ThreadSubject(m.Subject),
 		SentAt: m.SentAt, BodyText: m.BodyText, BodyHTML: m.BodyHTML,
 		IsAutoReply: m.IsAutoReply, NoAutoResponse: m.NoAutoResponse,
-		Size: m.Size, ParseError: m.ParseError,
+		ReturnedSubject: m.ReturnedSubject, Size: m.Size, ParseError: m.ParseError,
 	}
 	for _, a := range m.Attachments {
 		g.Attachments = append(g.Attachments, goldenAttachment{

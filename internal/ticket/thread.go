@@ -31,16 +31,18 @@ func ThreadSubject(s string) string {
 }
 
 // ReferencedIDs returns the message ids the message refers to, newest first:
-// In-Reply-To, then References from last to first, deduplicated, each in
-// "<...>" form as stored. The message's own id is left out, so a message
-// that names itself cannot thread onto itself.
+// In-Reply-To, then References from last to first, then the ids of the
+// message a bounce returns, deduplicated, each in "<...>" form as stored.
+// The message's own id is left out, so a message that names itself cannot
+// thread onto itself.
 func (m *Message) ReferencedIDs() []string {
 	ids := idList(m.InReplyTo)
 	refs := idList(m.References)
 	for i := len(refs) - 1; i >= 0; i-- {
 		ids = append(ids, refs[i])
 	}
-	seen := map[string]bool{m.MessageID: true}
+	ids = append(ids, m.ReturnedIDs...)
+	seen := map[string]bool{m.MessageID: true, "": true}
 	out := ids[:0]
 	for _, id := range ids {
 		if !seen[id] {
@@ -90,6 +92,15 @@ func bracketIDs(v string) []string {
 // sends, "[#123]" or "[Ticket#123]", which a reply keeps even when the
 // customer's mailer drops In-Reply-To and References.
 var ticketTag = regexp.MustCompile(`(?i)\[(?:ticket)?\s*#\s*(\d{1,18})\]`)
+
+// TicketTag returns the ticket number tagged in the subject, or else in the
+// subject of the message a bounce returns, if any.
+func (m *Message) TicketTag() (int64, bool) {
+	if n, ok := TicketTag(m.Subject); ok {
+		return n, ok
+	}
+	return TicketTag(m.ReturnedSubject)
+}
 
 // TicketTag returns the ticket number tagged in subject, if any.
 func TicketTag(subject string) (int64, bool) {

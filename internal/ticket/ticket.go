@@ -32,6 +32,8 @@ type Message struct {
 	// BodyText and BodyHTML are the decoded bodies with "\n" line endings.
 	// BodyText is derived from the HTML when only HTML came.
 	BodyText, BodyHTML string
+	// BodyHTMLSafe is BodyHTML sanitized for display (see SanitizeHTML).
+	BodyHTMLSafe string
 	// IsAutoReply marks mail sent by a machine in answer to other mail:
 	// auto-replies, vacation notices, bounces, read receipts (see autoreply.go).
 	IsAutoReply bool
@@ -39,6 +41,11 @@ type Message struct {
 	// IsAutoReply, list mail, or the sender asked for it with
 	// X-Auto-Response-Suppress (All, OOF or AutoReply).
 	NoAutoResponse bool
+	// ReturnedIDs and ReturnedSubject describe the message an auto-reply
+	// returns or reports on: a bounce's returned message or header, a read
+	// receipt's Original-Message-ID. Empty for other mail.
+	ReturnedIDs     []string
+	ReturnedSubject string
 	// Attachments holds every non-body part, in message order.
 	Attachments []Attachment
 	// Size is the length of the raw message in bytes.
