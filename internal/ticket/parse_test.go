@@ -96,14 +96,21 @@ func TestParseGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(path), ".eml")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got := marshalGolden(t, Parse(readFixture(t, name)))
-			goldenPath := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				require.NoError(t, os.WriteFile(goldenPath, got, 0o644))
-			}
-			want, err := os.ReadFile(goldenPath)
-			require.NoError(t, err)
-			require.Equal(t, string(want), string(got), "Parse(%s) differs from %s (rerun with -update after checking)", path, goldenPath)
+			requireGolden(t, name, Parse(readFixture(t, name)))
 		})
 	}
+}
+
+// requireGolden compares m with testdata/NAME.golden.json, or rewrites the
+// file with -update.
+func requireGolden(t *testing.T, name string, m *Message) {
+	t.Helper()
+	got := marshalGolden(t, m)
+	goldenPath := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		require.NoError(t, os.WriteFile(goldenPath, got, 0o644))
+	}
+	want, err := os.ReadFile(goldenPath)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got), "Parse(%s) differs from %s (rerun with -update after checking)", name, goldenPath)
 }
