@@ -26,14 +26,27 @@ var boundaryParam = regexp.MustCompile(`(?i)boundary\s*=\s*(?:"([^"\r\n]*)"|([^\
 // readEnvelope parses raw with enmime unless its MIME structure is too deep
 // or has too many parts to parse in reasonable time.
 func readEnvelope(raw []byte) (*enmime.Envelope, error) {
-	if depth, parts := mimeShape(raw); depth > maxMIMEDepth || parts > maxMIMEParts {
-		return nil, fmt.Errorf("mime structure too complex (nesting %d, parts %d)", depth, parts)
+	if err := checkShape(raw); err != nil {
+		return nil, err
 	}
 	env, err := parser.ReadEnvelope(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("read mime: %w", err)
 	}
 	return env, nil
+}
+
+// checkShape refuses a MIME structure too deep or with too many parts. A
+// message with too few delimiter lines to pass either limit skips
+// mimeShape's regexp scan of the whole message.
+func checkShape(raw []byte) error {
+	if delimiterLines(raw) <= maxMIMEDepth {
+		return nil
+	}
+	if depth, parts := mimeShape(raw); depth > maxMIMEDepth || parts > maxMIMEParts {
+		return fmt.Errorf("mime structure too complex (nesting %d, parts %d)", depth, parts)
+	}
+	return nil
 }
 
 // mimeShape estimates the multipart nesting depth and the number of parts
@@ -65,6 +78,24 @@ func mimeShape(raw []byte) (depth, parts int) {
 		}
 	}
 	return depth, parts
+}
+
+// delimiterLines counts the lines that start with "--", an upper bound of
+// the delimiter lines, stopping past maxMIMEDepth.
+func delimiterLines(raw []byte) int {
+	n := 0
+	if bytes.HasPrefix(raw, []byte("--")) {
+		n++
+	}
+	for rest := raw; n <= maxMIMEDepth; {
+		i := bytes.Index(rest, []byte("\n--"))
+		if i < 0 {
+			break
+		}
+		n++
+		rest = rest[i+3:]
+	}
+	return n
 }
 
 // declaredBoundaries returns the set of boundary parameters in raw.

@@ -13,6 +13,7 @@ import (
 // rawParser reads the same tree as parser but leaves every part's content
 // as it appears in the message, transfer encoding included.
 var rawParser = enmime.NewParser(
+	enmime.DisableCharacterDetection(true),
 	enmime.SkipMalformedParts(true),
 	enmime.MultipartWOBoundaryAsSinglePart(true),
 	enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy),
