@@ -79,6 +79,7 @@ func parseMIME(raw []byte) (*Message, error) {
 	m.BodyText = normalizeNewlines(detectCharset(env.Text, false))
 	m.BodyHTML = normalizeNewlines(detectCharset(env.HTML, true))
 	m.Attachments = attachments(env, src)
+	unpackTNEF(m, &p)
 	returnedMessage(m, env.Root)
 	p.addEnmime(env.Errors)
 	m.ParseError = p.String()
