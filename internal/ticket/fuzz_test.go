@@ -15,7 +15,7 @@ func stringFields(m *Message) map[string]string {
 	f := map[string]string{
 		"MessageID": m.MessageID, "InReplyTo": m.InReplyTo, "References": m.References,
 		"FromEmail": m.FromEmail, "FromName": m.FromName, "To": m.To, "Cc": m.Cc,
-		"Subject": m.Subject, "BodyText": m.BodyText, "BodyHTML": m.BodyHTML,
+		"Subject": m.Subject, "BodyText": m.BodyText, "BodyHTML": m.BodyHTML, "BodyHTMLSafe": m.BodyHTMLSafe,
 		"ParseError": m.ParseError,
 	}
 	for i, a := range m.Attachments {

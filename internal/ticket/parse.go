@@ -144,13 +144,17 @@ func headerCharset(fields textproto.MIMEHeader) string {
 	return params["charset"]
 }
 
-// finish sets Size and the synthetic Message-ID and cleans every string.
+// finish sets Size and the synthetic Message-ID, cleans every string and
+// sanitizes the HTML.
 func (m *Message) finish(raw []byte) {
 	m.Size = int64(len(raw))
 	if m.MessageID == "" {
 		m.MessageID = syntheticID(raw)
 	}
 	m.clean()
+	if m.BodyHTML != "" {
+		m.BodyHTMLSafe = SanitizeHTML(m.BodyHTML)
+	}
 }
 
 // syntheticID derives a stable Message-ID from the message bytes, so the

@@ -31,6 +31,7 @@ type golden struct {
 	SentAt          time.Time
 	BodyText        string
 	BodyHTML        string
+	BodyHTMLSafe    string
 	IsAutoReply     bool
 	NoAutoResponse  bool
 	ReturnedSubject string
@@ -52,7 +53,7 @@ func toGolden(m *Message) golden {
 		MessageID: m.MessageID, InReplyTo: m.InReplyTo, References: m.References,
 		ReferencedIDs: m.ReferencedIDs(), FromEmail: m.FromEmail, FromName: m.FromName,
 		To: m.To, Cc: m.Cc, Subject: m.Subject, ThreadSubject: ThreadSubject(m.Subject),
-		SentAt: m.SentAt, BodyText: m.BodyText, BodyHTML: m.BodyHTML,
+		SentAt: m.SentAt, BodyText: m.BodyText, BodyHTML: m.BodyHTML, BodyHTMLSafe: m.BodyHTMLSafe,
 		IsAutoReply: m.IsAutoReply, NoAutoResponse: m.NoAutoResponse,
 		ReturnedSubject: m.ReturnedSubject, Size: m.Size, ParseError: m.ParseError,
 	}
