@@ -3,7 +3,6 @@ package tnef
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"image"
 	"image/color"
@@ -216,9 +215,9 @@ func TestDecodeTruncated(t *testing.T) {
 		msg, err := Decode(full[:n])
 		require.NotNil(t, msg, "cut at %d", n)
 		if boundary[n] {
-			assert.NoError(t, err, "cut at %d", n)
+			require.NoError(t, err, "cut at %d", n)
 		} else {
-			assert.ErrorIs(t, err, ErrTruncated, "cut at %d", n)
+			require.ErrorIs(t, err, ErrTruncated, "cut at %d", n)
 		}
 		if n >= subjectEnd {
 			assert.Equal(t, want.Subject, msg.Subject, "cut at %d", n)
@@ -525,7 +524,7 @@ func TestHostileLengths(t *testing.T) {
 			msg, err := Decode(data)
 			runtime.ReadMemStats(&after)
 			assert.NotNil(t, msg)
-			assert.Error(t, err)
+			require.Error(t, err)
 			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20))
 		})
 	}
@@ -539,5 +538,5 @@ func TestErrorsWrapContext(t *testing.T) {
 	require.ErrorIs(t, err, ErrCRC)
 	assert.Contains(t, err.Error(), "PR_RTF_COMPRESSED")
 	assert.Equal(t, []byte(`{\rtf1 x}`), msg.BodyRTF, "data is returned despite the CRC")
-	assert.False(t, errors.Is(err, ErrTruncated))
+	assert.NotErrorIs(t, err, ErrTruncated)
 }
