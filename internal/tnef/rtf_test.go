@@ -95,7 +95,7 @@ func TestDecompressRTFErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := decompressRTF(tt.data)
-			assert.ErrorIs(t, err, tt.wantErr)
+			require.ErrorIs(t, err, tt.wantErr)
 			assert.True(t, strings.HasPrefix(string(out), tt.want), "got %q", out)
 		})
 	}
@@ -103,7 +103,7 @@ func TestDecompressRTFErrors(t *testing.T) {
 	unknown := bytes.Clone(good)
 	copy(unknown[8:], "XXXX")
 	_, err := decompressRTF(unknown)
-	assert.ErrorContains(t, err, "unknown compressed RTF type")
+	require.ErrorContains(t, err, "unknown compressed RTF type")
 
 	small := bytes.Clone(good)
 	copy(small, le32(3))

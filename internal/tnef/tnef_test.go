@@ -326,7 +326,7 @@ func TestPropListMalformed(t *testing.T) {
 	good := (&propWriter{}).long(propInternetCPID, 1252).bytes()
 	good[0] = 2
 	props, err := parsePropList(good)
-	assert.ErrorIs(t, err, ErrTruncated)
+	require.ErrorIs(t, err, ErrTruncated)
 	cp, ok := props.long(propInternetCPID)
 	assert.True(t, ok)
 	assert.Equal(t, 1252, cp)
@@ -486,7 +486,7 @@ func TestAttachmentLimit(t *testing.T) {
 			attr(lvlAttachment, attAttachData, []byte("x"))
 	}
 	msg, err := Decode(w.bytes())
-	assert.ErrorIs(t, err, ErrTooMany)
+	require.ErrorIs(t, err, ErrTooMany)
 	assert.Len(t, msg.Attachments, maxAttachments)
 }
 
@@ -497,7 +497,7 @@ func TestErrorLimit(t *testing.T) {
 	}
 	msg, err := Decode(w.bytes())
 	require.NotNil(t, msg)
-	assert.ErrorIs(t, err, ErrChecksum)
+	require.ErrorIs(t, err, ErrChecksum)
 	assert.ErrorIs(t, err, ErrTooMany)
 }
 
