@@ -141,3 +141,55 @@ func TestOversizedMessageRow(t *testing.T) {
 		require.Equal(t, header, string(row.Raw))
 	})
 }
+
+// TestPersonReplyingToCollectedMailOpensATicket: a vendor's automatic
+// acknowledgement is collected; a person's reply to it is a real
+// conversation and must not disappear into the collecting ticket.
+func TestPersonReplyingToCollectedMailOpensATicket(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "vendor")
+		ack, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:1", outOfOffice("ack1", ""), 1))
+		require.NoError(t, err)
+		reply := "From: Dana <dana@vendor.example>\r\nSubject: Re: Automatic reply\r\nMessage-ID: <p1@vendor.example>\r\n" +
+			"In-Reply-To: <ack1@example.org>\r\n\r\nA person answering.\r\n"
+		got, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:2", reply, 2))
+		require.NoError(t, err)
+		require.Equal(t, store.Created, got.Outcome)
+		require.NotEqual(t, ack.TicketID, got.TicketID)
+		tagged := fmt.Sprintf("From: Dana <dana@vendor.example>\r\nSubject: [#%d] hello\r\nMessage-ID: <p2@vendor.example>\r\n\r\nTagged.\r\n", ack.TicketID)
+		got, err = db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:3", tagged, 3))
+		require.NoError(t, err)
+		require.Equal(t, store.Created, got.Outcome, "a tag naming the collecting ticket does not hide mail in it")
+	})
+}
+
+// TestWholeMessageJoinsItsHeaderOnlyTicket: a message once stored as its
+// header (over the size limit) and fetched whole later, after the limit
+// was raised, joins the ticket staff already know.
+func TestWholeMessageJoinsItsHeaderOnlyTicket(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "twin")
+		header := "From: Ann <ann@example.org>\r\nSubject: Scan\r\nMessage-ID: <big@example.org>\r\n\r\n"
+		stub := fetched(mb, "imap:INBOX:7:1", header, 1)
+		stub.Size = 80 << 20
+		first, err := db.Tickets().Save(ctx, stub)
+		require.NoError(t, err)
+		got, err := db.Tickets().Save(ctx, fetched(mb, "imap:INBOX:7:9", header+"the whole scan\r\n", 9))
+		require.NoError(t, err)
+		require.Equal(t, store.Appended, got.Outcome)
+		require.Equal(t, first.TicketID, got.TicketID)
+		// Two header-only rows without any header (POP3 without TOP) are
+		// two messages, not duplicates.
+		for i, key := range []string{"pop3:a", "pop3:b"} {
+			f := fetched(mb, key, "", 0)
+			f.Cursor, f.Size = nil, int64(60<<20+i)
+			got, err := db.Tickets().Save(ctx, f)
+			require.NoError(t, err)
+			require.Equal(t, store.Created, got.Outcome, key)
+		}
+	})
+}

@@ -169,7 +169,7 @@ func (s *Tickets) save(tx *gorm.DB, f Fetched) (Saved, error) {
 	if known, err := ledgerHas(tx, f.MailboxID, f.SourceKey); err != nil || known {
 		return Saved{Outcome: Known}, err
 	}
-	if dup, err := findDuplicate(tx, f.MailboxID, f.Parsed); err != nil {
+	if dup, err := findDuplicate(tx, f); err != nil {
 		return Saved{}, err
 	} else if dup != nil {
 		saved := Saved{Outcome: Duplicate, TicketID: dup.TicketID, MessageRowID: dup.ID}
@@ -255,29 +255,64 @@ func touchTicket(tx *gorm.DB, id int64, now time.Time) error {
 // parentTicket finds the ticket a message replies to: by In-Reply-To and
 // References (and the ids of the message a bounce returns) first, else by
 // a "[#123]" tag in the subject (or the returned message's) naming a
-// ticket of the same mailbox (mailers that drop the reference headers still keep
-// the subject). 0 means none.
+// ticket of the same mailbox (mailers that drop the reference headers
+// still keep the subject), else the ticket of the header-only row stored
+// for this very message when it was over the size limit. 0 means none.
+//
+// Mail that is not an auto-reply never joins the collecting ticket: a
+// person answering a vendor's automatic acknowledgement (collected there)
+// starts a real conversation, which must not be hidden.
 func parentTicket(tx *gorm.DB, f Fetched) (int64, error) {
-	parent, err := findReferenced(tx, f.MailboxID, f.Parsed.ReferencedIDs())
-	if err != nil || parent != nil {
-		if parent != nil {
-			return parent.TicketID, nil
-		}
-		return 0, err
+	mailOnly := !f.Parsed.IsAutoReply
+	if id, err := findReferenced(tx, f.MailboxID, f.Parsed.ReferencedIDs(), mailOnly); err != nil || id != 0 {
+		return id, err
 	}
+	if id, err := taggedTicket(tx, f, mailOnly); err != nil || id != 0 {
+		return id, err
+	}
+	return truncatedTwin(tx, f)
+}
+
+// taggedTicket returns the ticket named by the message's "[#123]" tag when
+// it is a ticket of the same mailbox (not another mailbox's, nor a number
+// in a customer's own subject), or 0.
+func taggedTicket(tx *gorm.DB, f Fetched, mailOnly bool) (int64, error) {
 	id, ok := f.Parsed.TicketTag()
 	if !ok {
 		return 0, nil
 	}
+	q := tx.Model(&Ticket{}).Where("id = ? AND mailbox_id = ?", id, f.MailboxID)
+	if mailOnly {
+		q = q.Where("kind <> ?", KindAutoReplies)
+	}
 	var n int64
-	err = tx.Model(&Ticket{}).Where("id = ? AND mailbox_id = ?", id, f.MailboxID).Count(&n).Error
-	if err != nil {
+	if err := q.Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("find tagged ticket %d: %w", id, err)
 	}
 	if n == 0 {
-		return 0, nil // another mailbox's ticket, or a number in a customer's own subject
+		return 0, nil
 	}
 	return id, nil
+}
+
+// truncatedTwin returns the ticket of a header-only row (over the size
+// limit) with the same Message-ID, so that the message fetched whole later
+// joins the ticket staff already know instead of opening a second one.
+func truncatedTwin(tx *gorm.DB, f Fetched) (int64, error) {
+	if f.Size != 0 || f.Parsed.MessageID == "" {
+		return 0, nil
+	}
+	var ids []int64
+	err := tx.Model(&TicketMessage{}).
+		Where("mailbox_id = ? AND message_id = ? AND raw_truncated", f.MailboxID, f.Parsed.MessageID).
+		Order("id DESC").Limit(1).Pluck("ticket_id", &ids).Error
+	if err != nil {
+		return 0, fmt.Errorf("find header-only row: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return ids[0], nil
 }
 
 func (s *Tickets) newTicket(tx *gorm.DB, f Fetched, now time.Time) (*Ticket, error) {
@@ -353,8 +388,12 @@ func ticketTypeOf(tx *gorm.DB, mailboxID int64) (*int64, error) {
 // Message-ID alone is not enough: scripts, alarm panels and scanners reuse
 // one Message-ID for different messages, and treating those as duplicates
 // would drop (and with after_fetch=delete, destroy) real mail.
-func findDuplicate(tx *gorm.DB, mailboxID int64, p *ticket.Message) (*TicketMessage, error) {
-	if p.MessageID == "" {
+//
+// A header-only row (over the size limit) is never a duplicate: two such
+// messages without a header (a POP3 server without TOP) look identical.
+func findDuplicate(tx *gorm.DB, f Fetched) (*TicketMessage, error) {
+	p, mailboxID := f.Parsed, f.MailboxID
+	if p.MessageID == "" || f.Size != 0 {
 		return nil, nil
 	}
 	var rows []TicketMessage
@@ -379,23 +418,24 @@ func sameContent(row *TicketMessage, p *ticket.Message) bool {
 		deref(row.BodyText) == p.BodyText && sameDate
 }
 
-func findReferenced(tx *gorm.DB, mailboxID int64, ids []string) (*TicketMessage, error) {
+// findReferenced returns the ticket of the most recently stored message
+// among ids, or 0. With mailOnly, messages in the collecting ticket do not
+// count.
+func findReferenced(tx *gorm.DB, mailboxID int64, ids []string, mailOnly bool) (int64, error) {
 	if len(ids) == 0 {
-		return nil, nil
+		return 0, nil
 	}
-	return findMessage(tx, mailboxID, ids)
-}
-
-func findMessage(tx *gorm.DB, mailboxID int64, messageIDs []string) (*TicketMessage, error) {
-	var m TicketMessage
-	err := tx.Select("id", "ticket_id").
-		Where("mailbox_id = ? AND message_id IN ?", mailboxID, messageIDs).
-		Order("id DESC").Take(&m).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, nil
+	q := tx.Table("ticket_messages AS m").Select("m.ticket_id").
+		Where("m.mailbox_id = ? AND m.message_id IN ?", mailboxID, ids)
+	if mailOnly {
+		q = q.Joins("JOIN tickets AS t ON t.id = m.ticket_id").Where("t.kind <> ?", KindAutoReplies)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("find message by id: %w", err)
+	var found []int64
+	if err := q.Order("m.id DESC").Limit(1).Pluck("m.ticket_id", &found).Error; err != nil {
+		return 0, fmt.Errorf("find message by id: %w", err)
 	}
-	return &m, nil
+	if len(found) == 0 {
+		return 0, nil
+	}
+	return found[0], nil
 }

@@ -2,25 +2,35 @@ package ticket
 
 import "strings"
 
-// autoReplyChecks each recognise one sign of machine-sent mail. Any one of
-// them is enough: a false positive only skips an acknowledgment, a false
-// negative can start a mail loop.
+// autoReplyChecks each recognise one sign of mail a machine sent in answer
+// to other mail: an auto-reply, a vacation notice, a bounce or a read
+// receipt. These decide where the mail goes (it opens no ticket of its
+// own), so they are the narrow, reliable signs: mail that is merely
+// machine-made or sent to many (monitoring alerts, web forms, mailing
+// lists, newsletters) is a ticket like any other, and only
+// noAutoResponse keeps us from answering it.
 var autoReplyChecks = []func(h header, from string) bool{
-	autoSubmitted,
+	autoReplied,
 	autoReplyHeader,
-	bulkPrecedence,
+	autoReplyPrecedence,
 	report,
 	bounceHeader,
 	daemonSender,
 }
 
+// bounceChecks recognise a report about a message we sent: only these
+// carry that message (or its header) as the thing to thread by.
+var bounceChecks = []func(h header, from string) bool{report, bounceHeader, daemonSender}
+
 // isAutoReply reports whether the message is an auto-reply, a vacation
-// notice, a bounce or a read receipt. X-Auto-Response-Suppress is not a sign:
-// Outlook, Exchange transport rules and ticket systems put it on ordinary
-// mail to ask others not to answer it automatically, so it feeds
-// noAutoResponse instead.
-func isAutoReply(h header, from string) bool {
-	for _, check := range autoReplyChecks {
+// notice, a bounce or a read receipt.
+func isAutoReply(h header, from string) bool { return anyOf(autoReplyChecks, h, from) }
+
+// isBounce reports whether the message is a delivery or read report.
+func isBounce(h header, from string) bool { return anyOf(bounceChecks, h, from) }
+
+func anyOf(checks []func(header, string) bool, h header, from string) bool {
+	for _, check := range checks {
 		if check(h, from) {
 			return true
 		}
@@ -28,12 +38,15 @@ func isAutoReply(h header, from string) bool {
 	return false
 }
 
-// noAutoResponse reports whether the sender asked not to be answered
-// automatically: X-Auto-Response-Suppress with All, OOF or AutoReply (MS-OXCMAIL
-// 2.1.3.2.20), or a mailing list (RFC 3834 section 2 says not to answer
-// List-Id mail).
+// noAutoResponse reports whether nothing may be sent back automatically
+// (RFC 3834 section 2): any Auto-Submitted but "no" (auto-generated alerts
+// and forms included), Precedence bulk, junk or list, a mailing list
+// (List-Id), or the sender asked for it with X-Auto-Response-Suppress All,
+// OOF or AutoReply (MS-OXCMAIL 2.1.3.2.20). Outlook, Exchange transport
+// rules and ticket systems put that field on ordinary mail, so it is no
+// sign of an auto-reply.
 func noAutoResponse(h header) bool {
-	if h.has("List-Id") {
+	if h.has("List-Id") || autoSubmitted(h, "") || bulkPrecedence(h, "") {
 		return true
 	}
 	for _, v := range strings.Split(h.raw("X-Auto-Response-Suppress"), ",") {
@@ -41,6 +54,16 @@ func noAutoResponse(h header) bool {
 		case "all", "oof", "autoreply":
 			return true
 		}
+	}
+	return false
+}
+
+// autoReplied: Auto-Submitted auto-replied (RFC 3834 section 5.1), or
+// auto-notified (RFC 5436 section 2.7, Sieve notifications).
+func autoReplied(h header, _ string) bool {
+	switch token(h.raw("Auto-Submitted")) {
+	case "auto-replied", "auto-notified":
+		return true
 	}
 	return false
 }
@@ -64,14 +87,20 @@ func autoReplyHeader(h header, _ string) bool {
 	return false
 }
 
-// bulkPrecedence: Precedence bulk, junk, list or auto_reply (RFC 3834
-// section 3.1.8 lists the first three as reasons not to answer).
+// bulkPrecedence: Precedence bulk, junk or list, which RFC 3834 section
+// 3.1.8 lists as reasons not to answer.
 func bulkPrecedence(h header, _ string) bool {
 	switch token(h.raw("Precedence")) {
-	case "bulk", "junk", "list", "auto_reply":
+	case "bulk", "junk", "list":
 		return true
 	}
 	return false
+}
+
+// autoReplyPrecedence: the non-standard Precedence auto_reply of some
+// vacation programs.
+func autoReplyPrecedence(h header, _ string) bool {
+	return token(h.raw("Precedence")) == "auto_reply"
 }
 
 // report: a multipart/report (RFC 6522), that is a delivery status

@@ -29,7 +29,12 @@ func readEnvelope(raw []byte) (*enmime.Envelope, error) {
 	if err := checkShape(raw); err != nil {
 		return nil, err
 	}
-	env, err := parser.ReadEnvelope(bytes.NewReader(raw))
+	root, err := parser.ReadParts(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("read mime: %w", err)
+	}
+	repairText(root)
+	env, err := parser.EnvelopeFromPart(root)
 	if err != nil {
 		return nil, fmt.Errorf("read mime: %w", err)
 	}

@@ -22,9 +22,8 @@ const maxPartErrors = 20
 // are skipped and noted, a multipart without a boundary is read as one part,
 // and text with corrupt base64 keeps what decoded.
 // A declared charset is trusted and detection is only the fallback for
-// parts without one: detection was more than half of the parse time, and a
-// mislabelled part still comes out right, because bytes that are not valid
-// in the declared charset are read as windows-1252 by clean.
+// parts without one (see repairText): detection was more than half of the
+// parse time.
 var parser = enmime.NewParser(
 	enmime.DisableCharacterDetection(true),
 	enmime.SkipMalformedParts(true),
@@ -76,8 +75,8 @@ func parseMIME(raw []byte) (*Message, error) {
 	h := header{fields: env.Root.Header, hint: textCharset(env.Root)}
 	m := &Message{}
 	fillHeader(m, h, &p)
-	m.BodyText = normalizeNewlines(detectCharset(env.Text, false))
-	m.BodyHTML = normalizeNewlines(detectCharset(env.HTML, true))
+	m.BodyText = normalizeNewlines(env.Text)
+	m.BodyHTML = normalizeNewlines(env.HTML)
 	m.Attachments = attachments(env, src)
 	unpackTNEF(m, &p)
 	returnedMessage(m, env.Root)
@@ -123,6 +122,7 @@ func fillHeader(m *Message, h header, p *problems) {
 		}
 	}
 	m.IsAutoReply = isAutoReply(h, m.FromEmail)
+	m.bounce = isBounce(h, m.FromEmail)
 	m.NoAutoResponse = m.IsAutoReply || noAutoResponse(h)
 }
 

@@ -3,8 +3,6 @@ package ticket
 import (
 	"bytes"
 	"encoding/base64"
-	"io"
-	"mime/quotedprintable"
 	"strings"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -77,10 +75,67 @@ func decodeTransfer(data []byte, cte string) []byte {
 	case "base64":
 		return decodeBase64(data)
 	case "quoted-printable":
-		out, _ := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(data)))
-		return out
+		return decodeQP(data)
 	}
 	return data
+}
+
+// decodeQP decodes quoted-printable (RFC 2045 section 6.7) leniently, as
+// the rule for robust decoders there suggests: "=XX" becomes the byte XX,
+// "=" at the end of a line joins it to the next, and everything else,
+// broken escapes and control bytes such as a form feed included, is kept
+// as it is. mime/quotedprintable stops at the first such byte, which would
+// cut the file short.
+func decodeQP(data []byte) []byte {
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if c != '=' {
+			out = append(out, c)
+			continue
+		}
+		rest := data[i+1:]
+		switch {
+		case len(rest) >= 2 && isHex(rest[0]) && isHex(rest[1]):
+			out = append(out, unhex(rest[0])<<4|unhex(rest[1]))
+			i += 2
+		case softBreak(rest) > 0:
+			i += softBreak(rest)
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// softBreak returns the length of the line break (after optional trailing
+// white space) that follows a "=" ending a line, or 0.
+func softBreak(rest []byte) int {
+	n := 0
+	for n < len(rest) && (rest[n] == ' ' || rest[n] == '\t') {
+		n++
+	}
+	switch {
+	case bytes.HasPrefix(rest[n:], []byte("\r\n")):
+		return n + 2
+	case bytes.HasPrefix(rest[n:], []byte("\n")):
+		return n + 1
+	}
+	return 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // decodeBase64 decodes the base64 alphabet characters of data, ignoring

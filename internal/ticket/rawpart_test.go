@@ -20,6 +20,9 @@ func TestDecodeTransfer(t *testing.T) {
 		{"base64 lone trailing character", "base64", "aGVsbG8gx", "hello "},
 		{"quoted-printable", "quoted-printable", "f=FCr =\r\nden", "f\xfcr den"},
 		{"quoted-printable bad escape kept as written", "quoted-printable", "a=ZZb", "a=ZZb"},
+		{"quoted-printable keeps control bytes", "quoted-printable", "Page 1 M=FCller\r\n\x0cPage 2\r\n", "Page 1 M\xfcller\r\n\x0cPage 2\r\n"},
+		{"quoted-printable soft break after trailing space", "quoted-printable", "a= \r\nb=\nc", "abc"},
+		{"quoted-printable lower-case hex and trailing =", "quoted-printable", "=e4=", "\xe4="},
 		{"7bit unchanged", "7bit", "plain\r\n", "plain\r\n"},
 		{"none unchanged", "", "\xe4\r\n", "\xe4\r\n"},
 	}

@@ -18,13 +18,15 @@ var returnedTypes = map[string]bool{
 	"message/global-headers": true,
 }
 
-// returnedMessage fills ReturnedIDs and ReturnedSubject of an auto-reply
-// from the message it returns: a bounce's returned message or header
+// returnedMessage fills ReturnedIDs and ReturnedSubject of a bounce or read
+// receipt from the message it returns: a bounce's returned message or header
 // (which usually lacks In-Reply-To on the bounce itself), or the
 // Original-Message-ID of a read receipt (RFC 8098 section 3.2.5). This is
-// how a bounce of a ticket's mail finds that ticket.
+// how a bounce of a ticket's mail finds that ticket. Other mail carrying a
+// message/rfc822 part (a forward, a list digest) is not about that message,
+// so it is not threaded by it.
 func returnedMessage(m *Message, root *enmime.Part) {
-	if !m.IsAutoReply || root == nil {
+	if !m.bounce || root == nil {
 		return
 	}
 	if p := root.DepthMatchFirst(func(p *enmime.Part) bool { return returnedTypes[p.ContentType] }); p != nil {

@@ -37,6 +37,9 @@ type Message struct {
 	// IsAutoReply marks mail sent by a machine in answer to other mail:
 	// auto-replies, vacation notices, bounces, read receipts (see autoreply.go).
 	IsAutoReply bool
+	// bounce marks a delivery or read report, whose returned message is
+	// what it is about (ReturnedIDs).
+	bounce bool
 	// NoAutoResponse is true when nothing may be sent back automatically:
 	// IsAutoReply, list mail, or the sender asked for it with
 	// X-Auto-Response-Suppress (All, OOF or AutoReply).
