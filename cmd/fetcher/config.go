@@ -87,8 +87,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("interval %s is too short: use at least 1s (FETCHER_INTERVAL / --interval)", c.Interval)
 	case c.MailboxTimeout < time.Second:
 		return fmt.Errorf("mailbox timeout %s is too short (FETCHER_MAILBOX_TIMEOUT / --mailbox-timeout)", c.MailboxTimeout)
-	case c.MaxMessageBytes < 64<<10:
-		return fmt.Errorf("max message bytes %d is too small: use at least 65536 (FETCHER_MAX_MESSAGE_BYTES / --max-message-bytes)", c.MaxMessageBytes)
+	case c.MaxMessageBytes < fetch.MinMessageBytes:
+		return fmt.Errorf("max message bytes %d is too small: use at least %d (FETCHER_MAX_MESSAGE_BYTES / --max-message-bytes)", c.MaxMessageBytes, fetch.MinMessageBytes)
 	case c.LogFormat != "auto" && c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log format %q: use text, json or auto (FETCHER_LOG_FORMAT / --log-format)", c.LogFormat)
 	}

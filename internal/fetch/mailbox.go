@@ -227,23 +227,32 @@ func (a *actions) flush(ctx context.Context) error {
 }
 
 func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Session, m mailbox.Message) (store.Saved, error) {
+	m.MaxBytes = r.maxMessageBytes(mb)
 	raw, err := sess.Fetch(ctx, m)
+	var tooLarge *mailbox.TooLargeError
+	if errors.As(err, &tooLarge) {
+		m.Size = tooLarge.Size // the server listed less than it sent
+		return r.storeOversized(ctx, mb, sess, m)
+	}
 	if err != nil {
 		return store.Saved{}, err
 	}
-	f := fetched(mb, m, raw, ticket.Parse(raw))
+	return r.save(ctx, fetched(mb, m, raw, ticket.Parse(raw)))
+}
+
+// save stores f. When the database refuses a decoded field (a value past
+// an index or size limit), the message is kept as raw bytes with the
+// reason, rather than stall the mailbox on it forever. Other errors (the
+// database down or busy) stop the pass, and the message is fetched again
+// next time with all its fields.
+func (r *Runner) save(ctx context.Context, f store.Fetched) (store.Saved, error) {
 	saved, err := r.DB.Tickets().Save(ctx, f)
 	if err == nil || !store.IsDataError(err) {
 		return saved, err
 	}
-	// The database refused a decoded field (a value past an index or size
-	// limit): keep the message as raw bytes with the reason, rather than
-	// stall the mailbox on it forever. Other errors (the database down or
-	// busy) stop the pass, and the message is fetched again next time
-	// with all its fields.
-	f.Parsed = rawOnly(raw, err)
+	f.Parsed = rawOnly(f.Raw, err)
 	if saved, rerr := r.DB.Tickets().Save(ctx, f); rerr == nil {
-		r.logger().Warn("message stored as raw bytes only", "mailbox_id", mb.ID, "source_key", m.Key, "error", err)
+		r.logger().Warn("message stored as raw bytes only", "mailbox_id", f.MailboxID, "source_key", f.SourceKey, "error", err)
 		return saved, nil
 	}
 	return saved, err
@@ -270,8 +279,11 @@ func fetched(mb store.Mailbox, m mailbox.Message, raw []byte, parsed *ticket.Mes
 func (r *Runner) storeOversized(ctx context.Context, mb store.Mailbox, sess mailbox.Session, m mailbox.Message) (store.Saved, error) {
 	limit := r.maxMessageBytes(mb)
 	head, err := sess.FetchHeader(ctx, m)
+	if cerr := ctx.Err(); cerr != nil {
+		return store.Saved{}, cerr
+	}
 	var netErr *mailbox.NetError
-	if errors.Is(err, mailbox.ErrGone) || errors.As(err, &netErr) || ctx.Err() != nil {
+	if errors.Is(err, mailbox.ErrGone) || errors.As(err, &netErr) {
 		return store.Saved{}, err
 	}
 	parsed := ticket.Parse(head)
@@ -280,7 +292,7 @@ func (r *Runner) storeOversized(ctx context.Context, mb store.Mailbox, sess mail
 	f.Size, f.Action = max(m.Size, 1), store.ActionKeep
 	r.logger().Warn("message over the size limit: stored its header only and left it on the server",
 		"mailbox_id", mb.ID, "source_key", m.Key, "size_bytes", m.Size, "limit_bytes", limit)
-	saved, err := r.DB.Tickets().Save(ctx, f)
+	saved, err := r.save(ctx, f)
 	saved.Partial = true
 	return saved, err
 }

@@ -54,8 +54,15 @@ func validateAction(mb store.Mailbox) error {
 	if mb.AfterFetch == store.ActionMove && strings.TrimSpace(mb.MoveToFolder) == "" {
 		return &ConfigError{"move_to_folder", "is empty while after_fetch is move: name the folder to move fetched mail to"}
 	}
+	if mb.MaxMessageBytes < 0 || mb.MaxMessageBytes > 0 && mb.MaxMessageBytes < MinMessageBytes {
+		return &ConfigError{"max_message_bytes", fmt.Sprintf("%d is too small: use at least %d, or NULL for the default (FETCHER_MAX_MESSAGE_BYTES)", mb.MaxMessageBytes, MinMessageBytes)}
+	}
 	return nil
 }
+
+// MinMessageBytes is the smallest size limit allowed: below it, ordinary
+// mail with a signature logo would be cut to its header.
+const MinMessageBytes = 64 << 10
 
 // isLoopback reports a host on this machine, the only place a plain-text
 // login is allowed (a local test server).

@@ -31,6 +31,9 @@ func TestValidate(t *testing.T) {
 		{"move without folder", func(m *store.Mailbox) { m.AfterFetch = "move" }, "move_to_folder"},
 		{"pop3", func(m *store.Mailbox) { m.Protocol, m.Port, m.AfterFetch = "pop3", 995, "delete" }, ""},
 		{"pop3 with the default mark_seen", func(m *store.Mailbox) { m.Protocol, m.Port = "pop3", 995 }, ""},
+		{"size limit", func(m *store.Mailbox) { m.MaxMessageBytes = 10 << 20 }, ""},
+		{"size limit too small", func(m *store.Mailbox) { m.MaxMessageBytes = 1000 }, "max_message_bytes"},
+		{"size limit negative", func(m *store.Mailbox) { m.MaxMessageBytes = -1 }, "max_message_bytes"},
 		{"pop3 cannot move", func(m *store.Mailbox) { m.Protocol, m.Port, m.AfterFetch, m.MoveToFolder = "pop3", 995, "move", "Done" }, "after_fetch"},
 	}
 	for _, tt := range tests {

@@ -198,19 +198,18 @@ func (s *imapSession) keyPrefix() string {
 // Fetch returns BODY.PEEK[]: the whole message, byte for byte, without
 // setting \Seen (RFC 9051 section 6.4.5).
 func (s *imapSession) Fetch(ctx context.Context, msg Message) ([]byte, error) {
-	return s.fetchSection(ctx, msg, &imap.FetchItemBodySection{Peek: true}, -1)
+	return s.fetchSection(ctx, msg, &imap.FetchItemBodySection{Peek: true}, sizeCap{max: msg.MaxBytes})
 }
 
 // FetchHeader returns BODY.PEEK[HEADER] (RFC 9051 section 6.4.5), cut at
 // MaxHeaderBytes.
 func (s *imapSession) FetchHeader(ctx context.Context, msg Message) ([]byte, error) {
 	section := &imap.FetchItemBodySection{Peek: true, Specifier: imap.PartSpecifierHeader}
-	return s.fetchSection(ctx, msg, section, MaxHeaderBytes)
+	return s.fetchSection(ctx, msg, section, sizeCap{max: MaxHeaderBytes, cut: true})
 }
 
-// fetchSection fetches one body section of msg, keeping at most limit
-// bytes of it (all when limit < 0).
-func (s *imapSession) fetchSection(ctx context.Context, msg Message, section *imap.FetchItemBodySection, limit int64) ([]byte, error) {
+// fetchSection fetches one body section of msg within limit.
+func (s *imapSession) fetchSection(ctx context.Context, msg Message, section *imap.FetchItemBodySection, limit sizeCap) ([]byte, error) {
 	var raw []byte
 	err := s.run(ctx, func() error {
 		var err error
@@ -220,7 +219,7 @@ func (s *imapSession) fetchSection(ctx context.Context, msg Message, section *im
 	return raw, err
 }
 
-func (s *imapSession) fetch(msg Message, section *imap.FetchItemBodySection, limit int64) ([]byte, error) {
+func (s *imapSession) fetch(msg Message, section *imap.FetchItemBodySection, limit sizeCap) ([]byte, error) {
 	cmd := s.c.Fetch(imap.UIDSetNum(imap.UID(msg.UID)), &imap.FetchOptions{
 		UID:         true,
 		BodySection: []*imap.FetchItemBodySection{section},
@@ -234,7 +233,11 @@ func (s *imapSession) fetch(msg Message, section *imap.FetchItemBodySection, lim
 			if !ok || body.Literal == nil {
 				continue
 			}
-			data, err := readLiteral(body.Literal, msg.Size, limit)
+			data, err := limit.read(body.Literal, msg.Size)
+			var tooLarge *TooLargeError
+			if errors.As(err, &tooLarge) {
+				return nil, err // the deferred Close reads the rest of the response
+			}
 			if err != nil {
 				return nil, &NetError{Op: fmt.Sprintf("read message UID %d", msg.UID), Err: err}
 			}
@@ -250,23 +253,38 @@ func (s *imapSession) fetch(msg Message, section *imap.FetchItemBodySection, lim
 	return raw, nil
 }
 
-// readLiteral reads a literal whole, or its first limit bytes (limit >= 0)
-// and discards the rest, which must still be read off the connection.
-func readLiteral(r io.Reader, size, limit int64) ([]byte, error) {
+// sizeCap is how much of a message or header to keep: all when max <= 0;
+// else the first max bytes when cut, or, when not, a *TooLargeError for a
+// longer one. Either way the rest is read off the connection, which must
+// stay in step.
+type sizeCap struct {
+	max int64
+	cut bool
+}
+
+// read reads r within the cap; size, the size the server listed, only
+// sizes the buffer.
+func (c sizeCap) read(r io.Reader, size int64) ([]byte, error) {
 	presize := max(size, 0)
-	if limit >= 0 {
-		presize = min(presize, limit)
+	if c.max > 0 {
+		presize = min(presize, c.max)
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, presize+1))
-	if limit < 0 {
+	if c.max <= 0 {
 		_, err := buf.ReadFrom(r)
 		return buf.Bytes(), err
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(r, limit)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(r, c.max)); err != nil {
 		return nil, err
 	}
-	_, err := io.Copy(io.Discard, r)
-	return buf.Bytes(), err
+	rest, err := io.Copy(io.Discard, r)
+	switch {
+	case err != nil:
+		return nil, err
+	case rest > 0 && !c.cut:
+		return nil, &TooLargeError{Size: c.max + rest, Limit: c.max}
+	}
+	return buf.Bytes(), nil
 }
 
 // gone tells a message that really left the folder from a server that

@@ -137,6 +137,22 @@ type Message struct {
 	Size int64
 	// Cursor is the folder's cursor once this message is stored.
 	Cursor Cursor
+	// MaxBytes, when above 0, caps what Fetch keeps: a longer message is
+	// read off the connection and dropped, and Fetch returns a
+	// *TooLargeError. Size as listed is the server's word (Exchange's
+	// RFC822.SIZE is an estimate); this holds whatever it says.
+	MaxBytes int64
+}
+
+// TooLargeError is Fetch's answer for a message longer than MaxBytes.
+type TooLargeError struct {
+	// Size is the message's real length, counted as it was read.
+	Size  int64
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("message is %d bytes, over the limit of %d", e.Size, e.Limit)
 }
 
 // Listing is what List found.

@@ -53,6 +53,10 @@ func (s *pop3Session) FetchHeader(ctx context.Context, msg Message) ([]byte, err
 		}
 		num := strconv.FormatUint(uint64(n), 10)
 		if _, err := s.cmd("TOP", num, "0"); err != nil {
+			var pe *pop3Error
+			if errors.As(err, &pe) && !s.stillListed(num, msg.Key) {
+				return fmt.Errorf("fetch header of %s: %w (%w)", msg.Key, ErrGone, err)
+			}
 			return fmt.Errorf("POP3 TOP %s (%s): %w", num, msg.Key, err)
 		}
 		w := &capped{max: MaxHeaderBytes}
@@ -65,15 +69,21 @@ func (s *pop3Session) FetchHeader(ctx context.Context, msg Message) ([]byte, err
 	return head, err
 }
 
-// capped keeps the first max bytes written to it and drops the rest.
+// capped keeps the first max bytes written to it (all when max <= 0),
+// drops the rest and counts everything.
 type capped struct {
-	buf bytes.Buffer
-	max int
+	buf   bytes.Buffer
+	max   int64
+	total int64
 }
 
 func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); room > 0 {
-		c.buf.Write(p[:min(room, len(p))])
+	c.total += int64(len(p))
+	if c.max <= 0 {
+		return c.buf.Write(p)
+	}
+	if room := c.max - int64(c.buf.Len()); room > 0 {
+		c.buf.Write(p[:min(room, int64(len(p)))])
 	}
 	return len(p), nil
 }
@@ -94,13 +104,17 @@ func (s *pop3Session) retr(n uint32, msg Message) ([]byte, error) {
 		}
 		return nil, err
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(msg.Size, 0), maxPresize)+2))
-	if err := readBlock(s.r, buf); err != nil {
+	w := &capped{max: msg.MaxBytes}
+	w.buf.Grow(int(min(max(msg.Size, 0), maxPresize)) + 2)
+	if err := readBlock(s.r, w); err != nil {
 		// Nothing partial is returned: the caller would store a cut
 		// message as if it were whole.
 		return nil, &NetError{Op: fmt.Sprintf("POP3 RETR %s (%s)", num, msg.Key), Err: err}
 	}
-	return buf.Bytes(), nil
+	if msg.MaxBytes > 0 && w.total > msg.MaxBytes {
+		return nil, &TooLargeError{Size: w.total, Limit: msg.MaxBytes}
+	}
+	return w.buf.Bytes(), nil
 }
 
 // stillListed asks "UIDL n" whether message n still has key's UIDL.

@@ -37,8 +37,12 @@ func unpackTNEF(m *Message, p *problems) {
 			out = append(out, a)
 			continue
 		}
-		if err != nil {
-			p.add("winmail.dat %q: %v", a.Filename, err)
+		if err != nil || len(t.Attachments) == 0 && t.BodyText == "" && t.BodyHTML == "" && len(t.BodyRTF) == 0 {
+			// Damaged, or nothing in it we unpack (a meeting request, a
+			// contact card): staff keep the file.
+			if err != nil {
+				p.add("winmail.dat %q: %v", a.Filename, err)
+			}
 			out = append(out, a)
 		}
 		fillFromTNEF(m, t)
