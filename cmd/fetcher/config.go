@@ -29,6 +29,8 @@ type Config struct {
 	LogFormat string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// Concurrency is how many mailboxes a worker fetches at once.
+	Concurrency int
 	// MaxMessageBytes is the size limit for mailboxes without their own
 	// max_message_bytes: a larger message is stored as its header only.
 	MaxMessageBytes int64
@@ -43,6 +45,7 @@ func DefaultConfig() Config {
 		Interval:        10 * time.Minute,
 		MailboxTimeout:  10 * time.Minute,
 		MaxMessageBytes: fetch.DefaultMaxMessageBytes,
+		Concurrency:     fetch.DefaultConcurrency,
 		AutoMigrate:     true,
 		LogFormat:       "auto",
 		LogLevel:        "info",
@@ -58,6 +61,7 @@ func (c *Config) fromEnv(getenv func(string) string) error {
 	errs = append(errs, setDuration(&c.MailboxTimeout, "FETCHER_MAILBOX_TIMEOUT", getenv))
 	errs = append(errs, setBool(&c.AutoMigrate, "FETCHER_AUTO_MIGRATE", getenv))
 	errs = append(errs, setBytes(&c.MaxMessageBytes, "FETCHER_MAX_MESSAGE_BYTES", getenv))
+	errs = append(errs, setInt(&c.Concurrency, "FETCHER_CONCURRENCY", getenv))
 	setString(&c.LogFormat, getenv("FETCHER_LOG_FORMAT"))
 	setString(&c.LogLevel, getenv("FETCHER_LOG_LEVEL"))
 	setString(&c.CAFile, getenv("FETCHER_CA_FILE"))
@@ -75,6 +79,7 @@ func (c *Config) registerFlags(fs *flag.FlagSet) {
 func (c *Config) registerRunFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between passes (env FETCHER_INTERVAL)")
 	fs.DurationVar(&c.MailboxTimeout, "mailbox-timeout", c.MailboxTimeout, "longest time one mailbox may take in a pass (env FETCHER_MAILBOX_TIMEOUT)")
+	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "how many mailboxes to fetch at once (env FETCHER_CONCURRENCY)")
 	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "size limit: a larger message is stored as its header only and left on the server (env FETCHER_MAX_MESSAGE_BYTES)")
 	fs.BoolVar(&c.AutoMigrate, "migrate", c.AutoMigrate, "apply pending migrations at start (env FETCHER_AUTO_MIGRATE)")
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CAs to trust for mail servers (env FETCHER_CA_FILE)")
@@ -87,6 +92,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("interval %s is too short: use at least 1s (FETCHER_INTERVAL / --interval)", c.Interval)
 	case c.MailboxTimeout < time.Second:
 		return fmt.Errorf("mailbox timeout %s is too short (FETCHER_MAILBOX_TIMEOUT / --mailbox-timeout)", c.MailboxTimeout)
+	case c.Concurrency < 1 || c.Concurrency > 256:
+		return fmt.Errorf("concurrency %d: use 1 to 256 (FETCHER_CONCURRENCY / --concurrency)", c.Concurrency)
 	case c.MaxMessageBytes < fetch.MinMessageBytes:
 		return fmt.Errorf("max message bytes %d is too small: use at least %d (FETCHER_MAX_MESSAGE_BYTES / --max-message-bytes)", c.MaxMessageBytes, fetch.MinMessageBytes)
 	case c.LogFormat != "auto" && c.LogFormat != "text" && c.LogFormat != "json":
@@ -144,6 +151,19 @@ func setBytes(dst *int64, name string, getenv func(string) string) error {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%s=%q: want a number of bytes like 52428800", name, v)
+	}
+	*dst = n
+	return nil
+}
+
+func setInt(dst *int, name string, getenv func(string) string) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: want a whole number", name, v)
 	}
 	*dst = n
 	return nil

@@ -30,6 +30,11 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = db.Close() }()
+	release, err := db.LockSingleWorker()
+	if err != nil {
+		return err
+	}
+	defer release()
 	runner, err := newRunner(cfg, db, log)
 	if err != nil {
 		return &usageError{err}
@@ -37,7 +42,17 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if once {
 		return m.passOnce(ctx, runner)
 	}
-	return loop(ctx, runner, cfg.Interval, log)
+	// Mailboxes are due one Interval after their last success, each on
+	// its own clock; passes come every tick to pick them up, and workers
+	// sharing the database take turns.
+	runner.Interval = cfg.Interval
+	return loop(ctx, runner, tick(cfg.Interval), log)
+}
+
+// tick is how often the long-running worker looks for due mailboxes: a
+// tenth of the interval, between 1 s and 1 min.
+func tick(interval time.Duration) time.Duration {
+	return min(max(interval/10, time.Second), time.Minute)
 }
 
 // openDatabase connects and brings the schema up to date (or, with
@@ -88,8 +103,8 @@ func newRunner(cfg Config, db *store.DB, log *slog.Logger) (*fetch.Runner, error
 	}
 	return &fetch.Runner{
 		DB: db, Logger: log, Mailbox: &mopts, MailboxTimeout: cfg.MailboxTimeout,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		OAuth:           &oauth.Client{Logger: log},
+		MaxMessageBytes: cfg.MaxMessageBytes, Concurrency: cfg.Concurrency,
+		OAuth: &oauth.Client{Logger: log},
 	}, nil
 }
 
@@ -117,11 +132,12 @@ func summaryLine(sum fetch.Summary) string {
 		sum.Mailboxes, len(sum.Failed), fetched, created, appended, skipped)
 }
 
-// loop runs a pass every interval, measured from the start of one pass to
-// the start of the next, until ctx ends. A pass that fails as a whole (the
-// database is down) is logged and tried again at the next tick.
-func loop(ctx context.Context, runner *fetch.Runner, interval time.Duration, log *slog.Logger) error {
-	log.Info("fetcher started", "interval", interval)
+// loop runs a pass every tick, measured from the start of one pass to the
+// start of the next, until ctx ends; each pass fetches the mailboxes that
+// are due. A pass that fails as a whole (the database is down) is logged
+// and tried again at the next tick.
+func loop(ctx context.Context, runner *fetch.Runner, tick time.Duration, log *slog.Logger) error {
+	log.Info("fetcher started", "interval", runner.Interval, "tick", tick, "worker", runner.WorkerName())
 	for {
 		start := time.Now()
 		sum, err := runner.RunOnce(ctx)
@@ -129,12 +145,15 @@ func loop(ctx context.Context, runner *fetch.Runner, interval time.Duration, log
 			log.Info("fetcher stopped", "reason", context.Cause(ctx))
 			return nil
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			log.Error("pass failed", "error", err)
-		} else {
+		case len(sum.Runs) == 0 && sum.OK():
+			log.Debug("pass done: nothing due", "summary", summaryLine(sum))
+		default:
 			log.Info("pass done", "summary", summaryLine(sum), "duration_ms", time.Since(start).Milliseconds())
 		}
-		wait := time.NewTimer(max(interval-time.Since(start), 0))
+		wait := time.NewTimer(max(tick-time.Since(start), 0))
 		select {
 		case <-ctx.Done():
 			wait.Stop()

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/mailbox"
@@ -28,6 +29,11 @@ const DefaultMailboxTimeout = 10 * time.Minute
 // 25 to 50 MB; a message past the limit is stored as its header only and
 // left on the server (see storeOversized).
 const DefaultMaxMessageBytes = 50 << 20
+
+// DefaultConcurrency is how many mailboxes a worker fetches at once: most
+// of a mailbox's time is spent waiting on its server, so a few in parallel
+// make a pass cost about the slowest few, not their sum.
+const DefaultConcurrency = 4
 
 // actionBatch is how many stored messages wait for their after-fetch action
 // before it is sent: fewer round trips, while a crash still leaves at most
@@ -48,6 +54,22 @@ type Runner struct {
 	// MaxMessageBytes is the size limit for mailboxes without their own
 	// (mailboxes.max_message_bytes); 0 means DefaultMaxMessageBytes.
 	MaxMessageBytes int64
+	// Concurrency is how many mailboxes are fetched at once; 0 means
+	// DefaultConcurrency.
+	Concurrency int
+	// Interval is the round: a mailbox fetched successfully less than
+	// Interval ago (minus a little slack, see recent) is not fetched
+	// again, so several workers, or an overlapping cron run, share the
+	// mailboxes instead of each fetching all of them. 0 fetches every
+	// mailbox on every pass.
+	Interval time.Duration
+	// Worker names this worker in leases and fetch_runs; "" means
+	// host:pid:random.
+	Worker string
+	// LeaseTTL is how long a mailbox lease holds without renewal, the
+	// longest a dead worker keeps others off its mailboxes; 0 means
+	// DefaultLeaseTTL.
+	LeaseTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -101,6 +123,9 @@ type Summary struct {
 	// Waiting counts mailboxes skipped this pass: backing off, or parked
 	// until an admin changes their settings. They are also in Failed.
 	Waiting int
+	// Skipped counts mailboxes left alone without fault: fetched less
+	// than Interval ago, or being fetched by another worker.
+	Skipped int
 	// Runs holds each mailbox's fetch_runs row, in mailbox order.
 	Runs []*store.Run
 }
@@ -108,9 +133,21 @@ type Summary struct {
 // OK reports whether every mailbox succeeded.
 func (s Summary) OK() bool { return len(s.Failed) == 0 }
 
-// RunOnce makes one pass over every enabled mailbox, one after another. It
+// outcome is one mailbox's part of a pass.
+type outcome struct {
+	id      int64
+	run     *store.Run
+	err     error
+	waiting bool // not due: backing off or parked (err says why)
+	skipped bool // not due without fault, or leased by another worker
+}
+
+// RunOnce makes one pass over every enabled mailbox, Concurrency at a time,
+// each under a lease so that no other worker fetches it meanwhile. It
 // returns an error only when the mailbox list cannot be read; each
-// mailbox's own failure is in Summary.Failed and on its row.
+// mailbox's own failure is in Summary.Failed and on its row. When ctx ends
+// no further mailbox is started; those in flight stop at once, keeping
+// every message already stored.
 func (r *Runner) RunOnce(ctx context.Context) (Summary, error) {
 	boxes, bad, err := r.DB.Mailboxes().ListEnabled(ctx)
 	if err != nil {
@@ -120,25 +157,85 @@ func (r *Runner) RunOnce(ctx context.Context) (Summary, error) {
 	for _, b := range bad {
 		sum.Failed[b.ID] = r.badRow(ctx, b)
 	}
-	for _, mb := range boxes {
-		if ctx.Err() != nil {
-			break
-		}
-		if ok, why := due(mb, r.now()); !ok {
-			r.logger().Info("mailbox skipped", "mailbox_id", mb.ID, "mailbox", mb.Name, "status", mb.Status, "reason", why)
+	for _, o := range r.each(ctx, boxes, r.now()) {
+		switch {
+		case o.skipped:
+			sum.Skipped++
+		case o.waiting:
 			sum.Waiting++
-			sum.Failed[mb.ID] = errors.New(why)
-			continue
-		}
-		run, err := r.FetchMailbox(ctx, mb)
-		if run != nil {
-			sum.Runs = append(sum.Runs, run)
-		}
-		if err != nil {
-			sum.Failed[mb.ID] = err
+			sum.Failed[o.id] = o.err
+		default:
+			if o.run != nil {
+				sum.Runs = append(sum.Runs, o.run)
+			}
+			if o.err != nil {
+				sum.Failed[o.id] = o.err
+			}
 		}
 	}
 	return sum, ctx.Err()
+}
+
+// each runs pass on every mailbox with at most Concurrency at once and
+// returns the outcomes in mailbox order; mailboxes not started because ctx
+// ended have none. start is when the pass began.
+func (r *Runner) each(ctx context.Context, boxes []store.Mailbox, start time.Time) []outcome {
+	out := make([]outcome, len(boxes))
+	started := make([]bool, len(boxes))
+	sem := make(chan struct{}, r.concurrency())
+	var wg sync.WaitGroup
+	for i, mb := range boxes {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		started[i] = true
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i] = r.pass(ctx, mb, start)
+		}()
+	}
+	wg.Wait()
+	kept := out[:0]
+	for i, o := range out {
+		if started[i] {
+			kept = append(kept, o)
+		}
+	}
+	return kept
+}
+
+// pass is one mailbox's part of a pass: skipped when not due, else
+// fetched under a lease.
+func (r *Runner) pass(ctx context.Context, mb store.Mailbox, start time.Time) outcome {
+	if o, skip := r.notDue(mb, start); skip {
+		return o
+	}
+	return r.leased(ctx, mb, start)
+}
+
+// notDue returns the outcome of a mailbox that is not to be fetched now.
+func (r *Runner) notDue(mb store.Mailbox, start time.Time) (outcome, bool) {
+	if ok, why := due(mb, r.now()); !ok {
+		r.logger().Info("mailbox skipped", "mailbox_id", mb.ID, "mailbox", mb.Name, "status", mb.Status, "reason", why)
+		return outcome{id: mb.ID, waiting: true, err: errors.New(why)}, true
+	}
+	if next, ok := r.recent(mb, start); ok {
+		r.logger().Debug("mailbox fetched recently", "mailbox_id", mb.ID, "mailbox", mb.Name, "next_due", next)
+		return outcome{id: mb.ID, skipped: true}, true
+	}
+	return outcome{}, false
+}
+
+func (r *Runner) concurrency() int {
+	if r.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return r.Concurrency
 }
 
 // badRow records a mailbox row that cannot even be read.

@@ -341,6 +341,7 @@ func TestShutdownMidPassLeavesStatusAlone(t *testing.T) {
 		require.NoError(t, db.QueryRow(context.Background(), "SELECT error FROM fetch_runs WHERE mailbox_id = ?", []any{id}, &runErr))
 		require.Contains(t, runErr, "interrupted")
 		require.Equal(t, int64(0), count(t, db, "SELECT count(*) FROM ticket_messages"))
+		require.Empty(t, mb.LeaseOwner, "the lease is released on shutdown, not left to expire")
 
 		// The next pass works with the stored token.
 		require.NoError(t, db.Exec(context.Background(), "UPDATE mailboxes SET access_token = NULL WHERE id = ?", id))

@@ -24,7 +24,7 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	log := r.logger().With("mailbox_id", mb.ID, "mailbox", mb.Name)
 	start := r.now()
 	r.warn(ctx, log, mb)
-	run, err := r.DB.Runs().Start(ctx, mb.ID)
+	run, err := r.DB.Runs().Start(ctx, mb.ID, r.worker())
 	if err != nil {
 		log.Error("cannot record fetch run", "error", err)
 		return nil, err
@@ -33,7 +33,7 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	err = r.fetch(mctx, mb, run)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		err = fmt.Errorf("%w: %w", errInterrupted, err)
+		err = fmt.Errorf("%w: %w", interruption(ctx), err)
 	case err != nil && mctx.Err() != nil && run.MessagesFetched > 0:
 		// A large backlog (the first pass over a full inbox) takes several
 		// passes; progress is not a failure.
@@ -57,14 +57,32 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	return run, err
 }
 
+// interruption says why ctx ended: the lease was lost, or the fetcher is
+// stopping.
+func interruption(ctx context.Context) error {
+	if errors.Is(context.Cause(ctx), errLeaseLost) {
+		return errLeaseLost
+	}
+	return errInterrupted
+}
+
+// interruptionOf is the interruption err wraps.
+func interruptionOf(err error) error {
+	if errors.Is(err, errLeaseLost) {
+		return errLeaseLost
+	}
+	return errInterrupted
+}
+
 func (r *Runner) record(ctx context.Context, log *slog.Logger, mb store.Mailbox, run *store.Run, err error) {
 	var rerr error
 	switch {
-	case errors.Is(err, errInterrupted):
-		// The fetcher is shutting down: nothing is wrong with the mailbox,
-		// so its status stays as it was; the run says why it stopped.
-		run.Error = errInterrupted.Error()
-		log.Info("mailbox interrupted by shutdown", "fetched", run.MessagesFetched)
+	case errors.Is(err, errInterrupted) || errors.Is(err, errLeaseLost):
+		// The fetcher is shutting down, or another worker took over:
+		// nothing is wrong with the mailbox, so its status stays as it
+		// was; the run says why it stopped.
+		run.Error = interruptionOf(err).Error()
+		log.Info("mailbox interrupted", "reason", run.Error, "fetched", run.MessagesFetched)
 	case err == nil:
 		rerr = r.DB.Mailboxes().RecordSuccess(ctx, mb.ID)
 	default:

@@ -67,8 +67,12 @@ type Mailbox struct {
 	ConsecutiveFailures int
 	ReauthFingerprint   string
 	Warning             string
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// LeaseOwner and LeaseExpiresAt name the worker fetching the mailbox
+	// now, and until when (see Lease).
+	LeaseOwner     string
+	LeaseExpiresAt time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // TableName maps Mailbox to the mailboxes table.

@@ -17,6 +17,8 @@ type Run struct {
 	MessagesAppended int
 	MessagesSkipped  int
 	Error            string
+	// Worker names the worker that made the run.
+	Worker string
 }
 
 // TableName maps Run to the fetch_runs table.
@@ -41,9 +43,9 @@ type Runs struct{ db *DB }
 // Runs returns the fetch_runs aggregate.
 func (db *DB) Runs() *Runs { return &Runs{db: db} }
 
-// Start inserts a run for a mailbox, started now.
-func (s *Runs) Start(ctx context.Context, mailboxID int64) (*Run, error) {
-	r := &Run{MailboxID: mailboxID, StartedAt: s.db.now()}
+// Start inserts a run for a mailbox by worker, started now.
+func (s *Runs) Start(ctx context.Context, mailboxID int64, worker string) (*Run, error) {
+	r := &Run{MailboxID: mailboxID, StartedAt: s.db.now(), Worker: worker}
 	if err := s.db.gorm.WithContext(ctx).Create(r).Error; err != nil {
 		return nil, fmt.Errorf("start fetch run: %w", err)
 	}
