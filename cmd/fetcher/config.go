@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/fetch"
+	"github.com/fetcherhq/fetcher/internal/mailbox"
 )
 
 // Config is every setting of the fetcher. Defaults come from
@@ -31,6 +32,10 @@ type Config struct {
 	LogLevel string
 	// Concurrency is how many mailboxes a worker fetches at once.
 	Concurrency int
+	// DialTimeout bounds connecting to a mail server and the TLS
+	// handshake; CommandTimeout bounds each command, login included, and
+	// each silence while a message is being read.
+	DialTimeout, CommandTimeout time.Duration
 	// MaxMessageBytes is the size limit for mailboxes without their own
 	// max_message_bytes: a larger message is stored as its header only.
 	MaxMessageBytes int64
@@ -46,6 +51,8 @@ func DefaultConfig() Config {
 		MailboxTimeout:  10 * time.Minute,
 		MaxMessageBytes: fetch.DefaultMaxMessageBytes,
 		Concurrency:     fetch.DefaultConcurrency,
+		DialTimeout:     mailbox.DefaultDialTimeout,
+		CommandTimeout:  mailbox.DefaultCommandTimeout,
 		AutoMigrate:     true,
 		LogFormat:       "auto",
 		LogLevel:        "info",
@@ -62,6 +69,8 @@ func (c *Config) fromEnv(getenv func(string) string) error {
 	errs = append(errs, setBool(&c.AutoMigrate, "FETCHER_AUTO_MIGRATE", getenv))
 	errs = append(errs, setBytes(&c.MaxMessageBytes, "FETCHER_MAX_MESSAGE_BYTES", getenv))
 	errs = append(errs, setInt(&c.Concurrency, "FETCHER_CONCURRENCY", getenv))
+	errs = append(errs, setDuration(&c.DialTimeout, "FETCHER_DIAL_TIMEOUT", getenv))
+	errs = append(errs, setDuration(&c.CommandTimeout, "FETCHER_COMMAND_TIMEOUT", getenv))
 	setString(&c.LogFormat, getenv("FETCHER_LOG_FORMAT"))
 	setString(&c.LogLevel, getenv("FETCHER_LOG_LEVEL"))
 	setString(&c.CAFile, getenv("FETCHER_CA_FILE"))
@@ -79,6 +88,8 @@ func (c *Config) registerFlags(fs *flag.FlagSet) {
 func (c *Config) registerRunFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between passes (env FETCHER_INTERVAL)")
 	fs.DurationVar(&c.MailboxTimeout, "mailbox-timeout", c.MailboxTimeout, "longest time one mailbox may take in a pass (env FETCHER_MAILBOX_TIMEOUT)")
+	fs.DurationVar(&c.DialTimeout, "dial-timeout", c.DialTimeout, "longest wait to connect to a mail server, TLS handshake included (env FETCHER_DIAL_TIMEOUT)")
+	fs.DurationVar(&c.CommandTimeout, "command-timeout", c.CommandTimeout, "longest wait for a mail server's answer to a command, or for more of a message (env FETCHER_COMMAND_TIMEOUT)")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "how many mailboxes to fetch at once (env FETCHER_CONCURRENCY)")
 	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "size limit: a larger message is stored as its header only and left on the server (env FETCHER_MAX_MESSAGE_BYTES)")
 	fs.BoolVar(&c.AutoMigrate, "migrate", c.AutoMigrate, "apply pending migrations at start (env FETCHER_AUTO_MIGRATE)")
@@ -92,6 +103,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("interval %s is too short: use at least 1s (FETCHER_INTERVAL / --interval)", c.Interval)
 	case c.MailboxTimeout < time.Second:
 		return fmt.Errorf("mailbox timeout %s is too short (FETCHER_MAILBOX_TIMEOUT / --mailbox-timeout)", c.MailboxTimeout)
+	case c.DialTimeout < 100*time.Millisecond || c.CommandTimeout < 100*time.Millisecond:
+		return fmt.Errorf("dial timeout %s / command timeout %s: use at least 100ms (FETCHER_DIAL_TIMEOUT, FETCHER_COMMAND_TIMEOUT)", c.DialTimeout, c.CommandTimeout)
 	case c.Concurrency < 1 || c.Concurrency > 256:
 		return fmt.Errorf("concurrency %d: use 1 to 256 (FETCHER_CONCURRENCY / --concurrency)", c.Concurrency)
 	case c.MaxMessageBytes < fetch.MinMessageBytes:

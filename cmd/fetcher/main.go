@@ -18,6 +18,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal stops the fetcher gracefully (no new mailbox; the
+	// message in flight is abandoned, to be fetched again; leases are
+	// released). A second one kills it at once, as an operator pressing
+	// Ctrl-C twice expects.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Getenv: os.Getenv}
 	os.Exit(m.Run(ctx, os.Args[1:]))
 }

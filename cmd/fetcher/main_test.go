@@ -48,6 +48,10 @@ func TestUsage(t *testing.T) {
 		{"unknown command", nil, []string{"fetch"}, exitUsage, `unknown command "fetch"`},
 		{"bad interval env", map[string]string{"FETCHER_INTERVAL": "ten"}, []string{"run", "--once"}, exitUsage, "FETCHER_INTERVAL"},
 		{"bad log format", nil, []string{"run", "--log-format", "xml"}, exitUsage, "--log-format"},
+		{"bad concurrency env", map[string]string{"FETCHER_CONCURRENCY": "many"}, []string{"run", "--once"}, exitUsage, "FETCHER_CONCURRENCY"},
+		{"concurrency out of range", nil, []string{"run", "--once", "--concurrency", "0"}, exitUsage, "--concurrency"},
+		{"command timeout too short", map[string]string{"FETCHER_COMMAND_TIMEOUT": "1ms"}, []string{"run", "--once"}, exitUsage, "FETCHER_COMMAND_TIMEOUT"},
+		{"size limit too small", nil, []string{"run", "--once", "--max-message-bytes", "1000"}, exitUsage, "--max-message-bytes"},
 		{"stray argument", nil, []string{"migrate", "now"}, exitUsage, "takes no arguments"},
 		{"command help", nil, []string{"run", "--help"}, exitOK, "-interval"},
 	}

@@ -97,7 +97,7 @@ func newRunner(cfg Config, db *store.DB, log *slog.Logger) (*fetch.Runner, error
 	if err != nil {
 		return nil, err
 	}
-	var mopts mailbox.Options
+	mopts := mailbox.Options{DialTimeout: cfg.DialTimeout, CommandTimeout: cfg.CommandTimeout}
 	if pool != nil {
 		mopts.TLSConfig = &tls.Config{RootCAs: pool}
 	}
