@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fetcherhq/fetcher/internal/fetch"
@@ -61,8 +62,8 @@ func TestWorkersShareMailboxes(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						sum, err := r.RunOnce(ctx)
-						require.NoError(t, err)
-						require.True(t, sum.OK(), "%s: %v", r.Worker, sum.Failed)
+						assert.NoError(t, err)
+						assert.True(t, sum.OK(), "%s: %v", r.Worker, sum.Failed)
 					}()
 				}
 				wg.Wait()
