@@ -142,7 +142,7 @@ func (r *Runner) renew(ctx context.Context, mb store.Mailbox, cancel context.Can
 func (r *Runner) release(ctx context.Context, id int64) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := r.DB.Mailboxes().Release(rctx, id, r.worker()); err != nil {
+	if err := retry(rctx, func() error { return r.DB.Mailboxes().Release(rctx, id, r.worker()) }); err != nil {
 		r.logger().Warn("cannot release mailbox lease; it expires by itself", "mailbox_id", id, "error", err)
 	}
 }

@@ -57,6 +57,27 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	return run, err
 }
 
+// retry calls write until it succeeds or ctx ends, waiting a little longer
+// each time (from 250 ms to 2 s). The outcome of a mailbox is written right
+// after it failed, often because the database went away: a single attempt
+// would leave the mailbox looking healthy, its run unfinished and (for
+// the lease) held, until the database is back.
+func retry(ctx context.Context, write func() error) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := write()
+		if err == nil || store.IsDataError(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
 // interruption says why ctx ended: the lease was lost, or the fetcher is
 // stopping.
 func interruption(ctx context.Context) error {
@@ -84,15 +105,15 @@ func (r *Runner) record(ctx context.Context, log *slog.Logger, mb store.Mailbox,
 		run.Error = interruptionOf(err).Error()
 		log.Info("mailbox interrupted", "reason", run.Error, "fetched", run.MessagesFetched)
 	case err == nil:
-		rerr = r.DB.Mailboxes().RecordSuccess(ctx, mb.ID)
+		rerr = retry(ctx, func() error { return r.DB.Mailboxes().RecordSuccess(ctx, mb.ID) })
 	default:
 		f := failure(mb, err, r.now())
 		run.Error = f.Message
 		log.Warn("mailbox failed", "status", f.Status, "error", f.Message,
 			"next_attempt_at", f.NextAttempt, "waits_for_new_settings", f.Fingerprint != "")
-		rerr = r.DB.Mailboxes().RecordFailure(ctx, mb.ID, f)
+		rerr = retry(ctx, func() error { return r.DB.Mailboxes().RecordFailure(ctx, mb.ID, f) })
 	}
-	if ferr := r.DB.Runs().Finish(ctx, run); ferr != nil {
+	if ferr := retry(ctx, func() error { return r.DB.Runs().Finish(ctx, run) }); ferr != nil {
 		rerr = errors.Join(rerr, ferr)
 	}
 	if rerr != nil {

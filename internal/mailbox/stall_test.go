@@ -3,15 +3,18 @@ package mailbox_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/fetcherhq/fetcher/internal/mailbox"
+	"github.com/fetcherhq/fetcher/internal/mailbox/mailboxtest"
 )
 
 // stallingServer speaks just enough IMAP to log in, then never answers:
@@ -66,4 +69,47 @@ func TestCommandTimeoutOnStalledServer(t *testing.T) {
 			require.Less(t, time.Since(start), 5*time.Second, "the command deadline must end the wait")
 		})
 	}
+}
+
+// TestCommandTimeoutMidLiteral: a server that stops sending half-way
+// through a message body must fail the Fetch within the command timeout,
+// as a temporary error that names the message, and never hand back half a
+// message; once the server is well again the message comes whole.
+func TestCommandTimeoutMidLiteral(t *testing.T) {
+	t.Parallel()
+	var stall atomic.Bool
+	stall.Store(true)
+	srv, err := mailboxtest.StartIMAP(mailboxtest.IMAPOptions{
+		StallMidLiteral: func(string) bool { return stall.Load() },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	srv.AddUser("u@example.com", "pw")
+	raw := []byte("From: a@example.org\r\nSubject: big\r\n\r\n" + strings.Repeat("line of text\r\n", 2000))
+	_, err = srv.Deliver("u@example.com", "INBOX", raw)
+	require.NoError(t, err)
+	acct := mailbox.Account{Protocol: "imap", Host: srv.Host(), Port: srv.Port(), Security: mailbox.TLS, Username: "u@example.com", Password: "pw"}
+	opts := &mailbox.Options{TLSConfig: &tls.Config{RootCAs: srv.Cert.Pool}, CommandTimeout: 300 * time.Millisecond}
+
+	fetch := func() ([]byte, error) {
+		s, err := mailbox.Open(context.Background(), acct, opts)
+		require.NoError(t, err)
+		defer s.Close()
+		list, err := s.List(context.Background(), mailbox.Cursor{})
+		require.NoError(t, err)
+		require.Len(t, list.Messages, 1)
+		return s.Fetch(context.Background(), list.Messages[0])
+	}
+	start := time.Now()
+	got, err := fetch()
+	require.Error(t, err)
+	require.Nil(t, got, "half a message must not be returned")
+	require.True(t, mailbox.IsTemporary(err), "a stalled server is worth retrying: %v", err)
+	require.Contains(t, err.Error(), "read message UID 1")
+	require.Less(t, time.Since(start), 5*time.Second, "the command deadline must end the wait")
+
+	stall.Store(false)
+	got, err = fetch()
+	require.NoError(t, err)
+	require.Equal(t, raw, got)
 }

@@ -38,6 +38,13 @@ type IMAPOptions struct {
 	// NoMove makes the server an IMAP4rev1 one without MOVE (RFC 6851), as
 	// some older servers are, so clients must COPY, flag and expunge.
 	NoMove bool
+	// StallMidLiteral, when set, is asked each time a FETCH response is
+	// about to send a BODY[] literal to a session of user. When it says
+	// true, the server sends the first half of the message and then
+	// nothing more, keeping the connection open, as a hung server does;
+	// only the client's timeout ends the wait. Security must be "tls" or
+	// "plain" (the fault sits above TLS, which STARTTLS would bypass).
+	StallMidLiteral func(user string) bool
 }
 
 // IMAPServer is an in-process IMAP4rev2 server holding mail in memory.
@@ -70,10 +77,15 @@ func StartIMAP(opts IMAPOptions) (*IMAPServer, error) {
 	if opts.NoMove {
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
 	}
+	if opts.StallMidLiteral != nil && opts.Security == "starttls" {
+		return nil, errors.New("StallMidLiteral needs Security tls or plain")
+	}
 	srvOpts := &imapserver.Options{
-		NewSession:   s.newSession,
-		Caps:         caps,
-		InsecureAuth: opts.Security == "plain",
+		NewSession: s.newSession,
+		Caps:       caps,
+		// With StallMidLiteral, implicit-TLS connections reach the server
+		// wrapped, so it cannot see that they are TLS: allow logins on them.
+		InsecureAuth: opts.Security == "plain" || opts.StallMidLiteral != nil,
 		DebugWriter:  opts.Debug,
 		// Clients hanging up mid-command are normal in fault tests; keep
 		// the server quiet about them.
@@ -87,8 +99,12 @@ func StartIMAP(opts IMAPOptions) (*IMAPServer, error) {
 		return nil, err
 	}
 	s.Addr = s.ln.Addr().String()
+	serveLn := s.ln
+	if opts.StallMidLiteral != nil {
+		serveLn = &stallListener{Listener: s.ln, stall: opts.StallMidLiteral}
+	}
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); _ = s.srv.Serve(s.ln) }()
+	go func() { defer s.wg.Done(); _ = s.srv.Serve(serveLn) }()
 	return s, nil
 }
 
@@ -181,6 +197,9 @@ type session struct {
 	*imapmemserver.UserSession
 	srv  *IMAPServer
 	conn *imapserver.Conn
+	// stall is the connection when StallMidLiteral is set, told the user
+	// at login.
+	stall *stallConn
 	// user and token of an XOAUTH2 login, to notice its expiry.
 	user, token string
 }
@@ -189,7 +208,9 @@ var _ imapserver.SessionSASL = (*session)(nil)
 
 func (s *IMAPServer) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	s.conns.Add(1)
-	return &session{srv: s, conn: conn}, nil, nil
+	sess := &session{srv: s, conn: conn}
+	sess.stall, _ = conn.NetConn().(*stallConn)
+	return sess, nil, nil
 }
 
 // Fetch ends the session, as Exchange does, when its access token expired.
@@ -217,12 +238,15 @@ func (sess *session) Login(username, password string) error {
 	if err != nil || password == "" || u.Login(username, password) != nil {
 		return imapserver.ErrAuthFailed
 	}
-	return sess.loggedIn(u)
+	return sess.loggedIn(username, u)
 }
 
-func (sess *session) loggedIn(u *imapmemserver.User) error {
+func (sess *session) loggedIn(name string, u *imapmemserver.User) error {
 	sess.UserSession = imapmemserver.NewUserSession(u)
 	sess.srv.logins.Add(1)
+	if sess.stall != nil {
+		sess.stall.setUser(name)
+	}
 	return nil
 }
 
@@ -248,7 +272,7 @@ func (sess *session) checkToken(user, token string) error {
 		return errors.New("invalid token")
 	}
 	sess.user, sess.token = user, token
-	return sess.loggedIn(u)
+	return sess.loggedIn(user, u)
 }
 
 // xoauth2Server is the server side of XOAUTH2 as Gmail and Exchange run
