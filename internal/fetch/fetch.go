@@ -149,6 +149,7 @@ type outcome struct {
 // no further mailbox is started; those in flight stop at once, keeping
 // every message already stored.
 func (r *Runner) RunOnce(ctx context.Context) (Summary, error) {
+	start := r.now() // before the listing, which takes a while over many mailboxes
 	boxes, bad, err := r.DB.Mailboxes().ListEnabled(ctx)
 	if err != nil {
 		return Summary{}, err
@@ -157,7 +158,7 @@ func (r *Runner) RunOnce(ctx context.Context) (Summary, error) {
 	for _, b := range bad {
 		sum.Failed[b.ID] = r.badRow(ctx, b)
 	}
-	for _, o := range r.each(ctx, boxes, r.now()) {
+	for _, o := range r.each(ctx, boxes, start) {
 		switch {
 		case o.skipped:
 			sum.Skipped++

@@ -41,18 +41,30 @@ func TestWorkersShareMailboxes(t *testing.T) {
 				user := fmt.Sprintf("u%d@example.com", i)
 				b.addMailbox(t, fmt.Sprint("Box ", i), user, b.tokens.IssueRefreshToken(clientID, user))
 			}
+			// Rounds as the long-running workers make them: a mailbox is due
+			// an Interval after its last success. One clock for the
+			// workers and the times they write, standing still within a
+			// round, so how the scheduler spreads the goroutines cannot
+			// matter.
+			var mu sync.Mutex
+			now := time.Now()
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 			runners := make([]*fetch.Runner, workers)
 			for w := range runners {
 				wdb, err := store.Open(ctx, url)
 				require.NoError(t, err)
 				t.Cleanup(func() { _ = wdb.Close() })
+				wdb.Now = clock
 				runners[w] = &fetch.Runner{
-					DB: wdb, Worker: fmt.Sprint("w", w), Concurrency: 4,
+					DB: wdb, Worker: fmt.Sprint("w", w), Concurrency: 4, Interval: time.Hour, Now: clock,
 					Mailbox: &mailbox.Options{TLSConfig: &tls.Config{RootCAs: b.imap.Cert.Pool}, CommandTimeout: 10 * time.Second},
 					Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 				}
 			}
 			for round := 1; round <= rounds; round++ {
+				mu.Lock()
+				now = now.Add(2 * time.Hour)
+				mu.Unlock()
 				for i := range mailboxes {
 					b.deliver(t, fmt.Sprintf("u%d@example.com", i), mail(round*1000+i, ""))
 				}
