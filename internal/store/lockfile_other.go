@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package store
 
@@ -9,6 +9,7 @@ import (
 
 var errLocked = errors.New("locked")
 
-// lockFile is not implemented off Unix: the single-worker rule of the
-// embedded database is then up to the admin (docs/configuration.md).
+// lockFile does nothing on systems without file locks (js, wasip1,
+// plan9), where the fetcher is not deployed; one worker per embedded
+// database is then the admin's rule (docs/configuration.md).
 func lockFile(*os.File) error { return nil }
