@@ -29,13 +29,9 @@ func TestWorkersShareMailboxes(t *testing.T) {
 		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
 			t.Parallel()
 			const mailboxes, rounds = 200, 2
-			url := storetest.PostgresURL(t)
 			ctx := context.Background()
-			db, err := store.Open(ctx, url)
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = db.Close() })
-			_, err = db.Migrate(ctx)
-			require.NoError(t, err)
+			db := storetest.Postgres(t)
+			url := db.URL()
 			b := setup(t, db)
 			for i := range mailboxes {
 				user := fmt.Sprintf("u%d@example.com", i)

@@ -91,13 +91,9 @@ func TestCollectingTicketRace(t *testing.T) {
 	t.Parallel()
 	// Workers with their own connection pools store different unmatched
 	// auto-replies at once: they must end up in one collecting ticket.
-	url := storetest.PostgresURL(t)
 	ctx := context.Background()
-	first, err := store.Open(ctx, url)
-	require.NoError(t, err)
-	defer first.Close()
-	_, err = first.Migrate(ctx)
-	require.NoError(t, err)
+	first := storetest.Postgres(t)
+	url := first.URL()
 	mb := newMailbox(t, first, "race")
 	var wg sync.WaitGroup
 	for i := range 6 {

@@ -302,13 +302,9 @@ func TestConcurrentSaveOfOneMessage(t *testing.T) {
 	t.Parallel()
 	// Two workers (separate connection pools, as separate processes have)
 	// store the same message at the same moment: one row, no error.
-	url := storetest.PostgresURL(t)
 	ctx := context.Background()
-	first, err := store.Open(ctx, url)
-	require.NoError(t, err)
-	defer first.Close()
-	_, err = first.Migrate(ctx)
-	require.NoError(t, err)
+	first := storetest.Postgres(t)
+	url := first.URL()
 	mb := newMailbox(t, first, "race")
 	var wg sync.WaitGroup
 	outcomes := make(chan store.Outcome, 8)
