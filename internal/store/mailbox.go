@@ -57,7 +57,16 @@ type Mailbox struct {
 	AutoReplyTickets bool
 	// MaxMessageBytes is the size limit for this mailbox; 0 (or NULL)
 	// means the fetcher's default.
-	MaxMessageBytes     int64
+	MaxMessageBytes int64
+	// TLSCACert holds PEM certificates to trust for this mailbox's server
+	// on top of the system's (tls_ca_cert).
+	TLSCACert string `gorm:"column:tls_ca_cert"`
+	// TLSSkipVerify accepts any server certificate; every run logs a
+	// warning while it is set.
+	TLSSkipVerify bool `gorm:"column:tls_skip_verify"`
+	// AllowPlaintext lets a mailbox without TLS send its credentials
+	// unencrypted (a local test server).
+	AllowPlaintext      bool
 	Enabled             bool
 	Status              string
 	LastError           string
