@@ -16,6 +16,10 @@ import (
 	"github.com/fetcherhq/fetcher/internal/store"
 )
 
+// maxAuthorizeTimeout bounds --timeout: a sign-in takes minutes, and the
+// loopback listener (RFC 8252 section 7.3) should not stay open for days.
+const maxAuthorizeTimeout = time.Hour
+
 // authorizeOptions are the flags of `fetcher authorize`.
 type authorizeOptions struct {
 	device       bool
@@ -27,9 +31,10 @@ const authorizeUsage = `Usage: fetcher authorize [flags] MAILBOX
 
 Signs the user of a delegated mailbox (mailboxes.name = MAILBOX) in once and
 stores the refresh token, then marks the mailbox active and clears its error.
-With a redirect_url on http://127.0.0.1 or http://localhost it listens there
-for the browser; with any other redirect_url it asks for the address the
-browser ended on. --device signs in on another device instead.
+With a redirect_url on http://127.0.0.1, http://[::1] or http://localhost it
+listens on that loopback address only (127.0.0.1 for localhost) for the
+browser; with any other redirect_url it asks for the address the browser
+ended on. --device signs in on another device instead.
 
 Flags:
 `
@@ -37,7 +42,7 @@ Flags:
 func (o *authorizeOptions) register(fs *flag.FlagSet, _ *Config) {
 	fs.BoolVar(&o.device, "device", false, "use the device code flow: sign in on any other device (for servers without a browser)")
 	fs.BoolVar(&o.adminConsent, "admin-consent", false, "print Microsoft's admin consent address for the mailbox's app and exit")
-	fs.DurationVar(&o.timeout, "timeout", authorize.DefaultTimeout, "how long to wait for the sign-in")
+	fs.DurationVar(&o.timeout, "timeout", authorize.DefaultTimeout, "how long to wait for the sign-in (at most "+maxAuthorizeTimeout.String()+")")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), authorizeUsage)
 		fs.PrintDefaults()
@@ -56,6 +61,9 @@ func (m *Main) authorizeCmd(ctx context.Context, args []string) error {
 			`fetcher authorize [flags] "Support inbox"`, len(names))}
 	case o.timeout < time.Second:
 		return &usageError{fmt.Errorf("--timeout %s is too short", o.timeout)}
+	case o.timeout > maxAuthorizeTimeout:
+		return &usageError{fmt.Errorf("--timeout %s is too long: at most %s, since the loopback "+
+			"listener takes requests from every program on this computer while it waits", o.timeout, maxAuthorizeTimeout)}
 	case o.device && o.adminConsent:
 		return &usageError{errors.New("use either --device or --admin-consent")}
 	}
@@ -96,7 +104,9 @@ func (m *Main) authorize(ctx context.Context, flow *authorize.Flow, mb store.Mai
 	case errors.Is(err, authorize.ErrAppOnly):
 		return fmt.Errorf("mailbox %q: %w: run fetcher authorize --admin-consent %s", mb.Name, err, strconv.Quote(mb.Name))
 	case errors.Is(err, authorize.ErrTimeout):
-		return fmt.Errorf("mailbox %q: %w (raise --timeout if you need longer)", mb.Name, err)
+		return fmt.Errorf("mailbox %q: %w. Do this: run fetcher authorize %s again and finish "+
+			"signing in within --timeout (now %s; e.g. --timeout 15m for longer)",
+			mb.Name, err, strconv.Quote(mb.Name), flow.Timeout)
 	case err != nil:
 		return fmt.Errorf("mailbox %q: %w", mb.Name, err)
 	}

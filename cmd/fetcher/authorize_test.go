@@ -184,7 +184,8 @@ func TestAuthorizeCommandTimeout(t *testing.T) {
 	r := startMain(t, env, nil, "authorize", "--timeout", "1s", supportInbox)
 	require.Equal(t, exitFailed, r.wait(t))
 	require.Contains(t, r.errOut.String(), "timed out waiting for the sign-in")
-	require.Contains(t, r.errOut.String(), "--timeout")
+	require.Contains(t, r.errOut.String(), `Do this: run fetcher authorize "Support inbox" again`)
+	require.Contains(t, r.errOut.String(), "--timeout (now 1s")
 	mb, err := db.Mailboxes().GetByName(context.Background(), supportInbox)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusNeedsReauth, mb.Status)
@@ -247,6 +248,9 @@ func TestAuthorizeCommandUsage(t *testing.T) {
 		{"two mailboxes", []string{"authorize", "a", "b"}, exitUsage, "got 2"},
 		{"unknown flag after the name", []string{"authorize", "a", "--browser"}, exitUsage, "-browser"},
 		{"both flows", []string{"authorize", "--device", "--admin-consent", "a"}, exitUsage, "either"},
+		{"timeout too short", []string{"authorize", "--timeout", "500ms", "a"}, exitUsage, "too short"},
+		{"timeout too long", []string{"authorize", "--timeout", "61m", "a"}, exitUsage, "at most 1h0m0s"},
+		{"help names the default timeout", []string{"authorize", "-h"}, exitOK, "(default 5m0s)"},
 		{"unknown mailbox", []string{"authorize", "Sales"}, exitFailed, `no mailbox is named "Sales"; mailboxes.name holds "Support inbox"`},
 	}
 	for _, tt := range tests {

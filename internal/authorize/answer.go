@@ -26,8 +26,18 @@ func (e *AnswerError) Error() string {
 	return s + " Do this: " + e.Advice()
 }
 
-// Advice says what the admin must do about e.
+// Advice says what the admin must do about e: by the AADSTS code that
+// starts a Microsoft description, when it is one with its own remedy, else
+// by the OAuth error code.
 func (e *AnswerError) Advice() string {
+	switch aadsts(e.Description) {
+	case "65001": // the app lacks consent, and this user may not give it
+		return "the app has no consent for these permissions in the tenant: have an administrator " +
+			"grant it (fetcher authorize --admin-consent prints the address), then run fetcher authorize again"
+	case "53003": // blocked by Conditional Access
+		return "a Conditional Access policy blocked the sign-in: have an administrator allow it for " +
+			"this user and app (Entra ID sign-in logs name the policy), then run fetcher authorize again"
+	}
 	switch e.Code {
 	case "access_denied":
 		return "sign in again as the mailbox's user and accept the requested permissions; if " +
@@ -46,6 +56,20 @@ func (e *AnswerError) Advice() string {
 		return "run fetcher authorize again in a few minutes"
 	}
 	return "fix what the description says, then run fetcher authorize again"
+}
+
+// aadsts returns the digits of a leading "AADSTS<n>" in a Microsoft
+// error description, or "".
+func aadsts(desc string) string {
+	rest, ok := strings.CutPrefix(desc, "AADSTS")
+	if !ok {
+		return ""
+	}
+	n := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if n < 0 {
+		n = len(rest)
+	}
+	return rest[:n]
 }
 
 // clean keeps the first line of provider text, without control characters

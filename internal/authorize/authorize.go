@@ -3,9 +3,9 @@
 //
 //   - the authorization code flow (RFC 6749 section 4.1) with PKCE S256
 //     (RFC 7636) and a random state, answered on a loopback listener (RFC 8252
-//     section 7.3) when the redirect URL is http://127.0.0.1/… or
-//     http://localhost/…, else by the admin pasting the address the browser
-//     ended on ([Flow.Browser]);
+//     section 7.3) when the redirect URL is http://127.0.0.1/…,
+//     http://[::1]/… or http://localhost/…, else by the admin pasting the
+//     address the browser ended on ([Flow.Browser]);
 //   - the device authorization grant (RFC 8628) for servers without a
 //     browser ([Flow.Device]);
 //   - Microsoft's admin consent address ([AdminConsentURL]).
@@ -187,6 +187,13 @@ func (f *Flow) now() time.Time {
 		return f.Client.Now()
 	}
 	return time.Now()
+}
+
+// warn logs a warning on the token request log, if there is one.
+func (f *Flow) warn(msg string, args ...any) {
+	if f.Client != nil && f.Client.Logger != nil {
+		f.Client.Logger.Warn(msg, args...)
+	}
 }
 
 func (f *Flow) printf(format string, args ...any) {

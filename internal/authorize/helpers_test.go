@@ -2,7 +2,9 @@ package authorize_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"regexp"
 	"testing"
@@ -134,4 +136,58 @@ func codeRedemptions(srv *oauthtest.Server) int {
 		}
 	}
 	return n
+}
+
+// response is one answer of the loopback listener.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// send makes one request to u with the Host header host ("" for u's host),
+// as a browser, another program or a web page after DNS rebinding would,
+// without keep-alive so that a single-use listener may close.
+func send(t *testing.T, method, u, host string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	require.NoError(t, err)
+	if host != "" {
+		req.Host = host
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{resp.StatusCode, resp.Header, string(body)}
+}
+
+// requireNoStore checks the headers every answer of the listener carries:
+// the address it answers may hold the code, which no cache may keep and no
+// referrer may carry away, and the page runs nothing.
+func requireNoStore(t *testing.T, r response) {
+	t.Helper()
+	require.Equal(t, "no-store", r.header.Get("Cache-Control"), "status %d", r.status)
+	require.Equal(t, "no-referrer", r.header.Get("Referrer-Policy"), "status %d", r.status)
+	require.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"), "status %d", r.status)
+	require.Contains(t, r.header.Get("Content-Security-Policy"), "default-src 'none'", "status %d", r.status)
+}
+
+// redirectOf returns the redirect_uri and state of the printed address.
+func redirectOf(t *testing.T, authURL string) (*url.URL, string) {
+	t.Helper()
+	q := mustQuery(t, authURL)
+	u, err := url.Parse(q.Get("redirect_uri"))
+	require.NoError(t, err)
+	return u, q.Get("state")
+}
+
+// withQuery returns u with the query q.
+func withQuery(u *url.URL, q url.Values) string {
+	v := *u
+	v.RawQuery = q.Encode()
+	return v.String()
 }

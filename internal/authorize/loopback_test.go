@@ -36,12 +36,16 @@ func TestBrowserLoopback(t *testing.T) {
 	require.Equal(t, "127.0.0.1", redirect.Hostname())
 	require.NotEmpty(t, redirect.Port(), "a redirect_url without port gets the listener's port")
 	require.Equal(t, "/testApp/", redirect.Path)
-	requireLoopbackOnly(t, redirect.Port())
+	requireListensOnly(t, "127.0.0.1", redirect.Port())
 
 	// The browser: the provider consents and redirects to the listener.
-	status, page := browse(t, authURL)
-	require.Equal(t, http.StatusOK, status, page)
-	require.Contains(t, page, "You can close this window")
+	loc := consent(t, authURL)
+	code := loc.Query().Get("code")
+	require.NotEmpty(t, code)
+	r := send(t, http.MethodGet, loc.String(), "")
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Contains(t, r.body, "You can close this window")
+	requireNoStore(t, r)
 
 	o := wait(t, done)
 	require.NoError(t, o.err)
@@ -52,7 +56,10 @@ func TestBrowserLoopback(t *testing.T) {
 	require.True(t, ok, "the stored access token must be one the provider issued")
 	require.Equal(t, user, got)
 	require.WithinDuration(t, time.Now().Add(oauthtest.DefaultAccessTokenLifetime), saved.Expiry, time.Minute)
-	requireNoSecrets(t, b, saved.RefreshToken, saved.AccessToken)
+	requireNoSecrets(t, b, code, saved.RefreshToken, saved.AccessToken)
+	for _, s := range []string{code, saved.RefreshToken, saved.AccessToken} {
+		require.NotContains(t, r.body, s, "the page must not show a code or token")
+	}
 	require.Contains(t, b.logs.String(), "grant=authorization_code")
 	require.Contains(t, b.logs.String(), "client_request_id=")
 
@@ -61,26 +68,37 @@ func TestBrowserLoopback(t *testing.T) {
 	require.Error(t, err, "the listener must close after its one answer")
 }
 
-// requireLoopbackOnly checks that the listener answers on 127.0.0.1 and on
-// no other address of the machine.
-func requireLoopbackOnly(t *testing.T, port string) {
+// requireListensOnly checks that the listener answers on ip and on no
+// other address of the machine: not the other loopback address, not an
+// address other machines reach (which 0.0.0.0 or :: would give them).
+func requireListensOnly(t *testing.T, ip, port string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second)
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, port), time.Second)
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
+	requireNotListening(t, port, ip)
+}
+
+// requireNotListening checks that nothing answers on port on any address of
+// the machine but except.
+func requireNotListening(t *testing.T, port, except string) {
+	t.Helper()
 	addrs, err := net.InterfaceAddrs()
 	require.NoError(t, err)
-	others := []string{"::1"}
+	others := []string{"127.0.0.1", "::1"}
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
 			others = append(others, ipn.IP.String())
 		}
 	}
 	for _, ip := range others {
+		if ip == except {
+			continue
+		}
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, port), time.Second)
 		if err == nil {
 			_ = c.Close()
-			t.Fatalf("listener answers on %s, want 127.0.0.1 only", ip)
+			t.Fatalf("something listens on %s port %s, want only %q", ip, port, except)
 		}
 	}
 }
@@ -93,11 +111,15 @@ func TestBrowserLoopbackPortAndPathFromURL(t *testing.T) {
 	authURL := printedURL(t, b.out, authorizeURL)
 	require.Equal(t, "http://localhost:"+port+"/cb", mustQuery(t, authURL).Get("redirect_uri"))
 
-	status, _ := browse(t, "http://127.0.0.1:"+port+"/other?code=x&state=y")
-	require.Equal(t, http.StatusNotFound, status, "only the redirect path answers")
+	requireListensOnly(t, "127.0.0.1", port)
+
+	// The browser connects to 127.0.0.1 and names localhost in Host.
+	r := send(t, http.MethodGet, "http://127.0.0.1:"+port+"/other?code=x&state=y", "localhost:"+port)
+	require.Equal(t, http.StatusNotFound, r.status, "only the redirect path answers")
+	requireNoStore(t, r)
 	loc := consent(t, authURL)
-	status, page := browse(t, "http://127.0.0.1:"+port+loc.RequestURI())
-	require.Equal(t, http.StatusOK, status, page)
+	r = send(t, http.MethodGet, "http://127.0.0.1:"+port+loc.RequestURI(), "localhost:"+port)
+	require.Equal(t, http.StatusOK, r.status, r.body)
 	require.NoError(t, wait(t, done).err)
 	require.NotEmpty(t, (<-b.saved).RefreshToken)
 }
@@ -152,16 +174,22 @@ func TestBrowserLoopbackTokenEndpointRefuses(t *testing.T) {
 	b := setup(t, oauthtest.Options{}, loopback)
 	b.srv.FailNext(oauthtest.WrongSecret())
 	done := start(b.flow.Browser)
-	status, page := browse(t, printedURL(t, b.out, authorizeURL))
-	require.Equal(t, http.StatusBadRequest, status)
-	require.Contains(t, page, "AADSTS7000215")
+	loc := consent(t, printedURL(t, b.out, authorizeURL))
+	code := loc.Query().Get("code")
+	r := send(t, http.MethodGet, loc.String(), "")
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.Contains(t, r.body, "AADSTS7000215")
+	requireNoStore(t, r)
 
 	o := wait(t, done)
 	require.ErrorContains(t, o.err, "token endpoint refused the authorization code: invalid_client AADSTS7000215")
 	require.ErrorContains(t, o.err, "Secret ID")
 	require.Empty(t, b.saved)
-	requireNoSecrets(t, b)
-	require.NotContains(t, o.err.Error(), secret)
+	requireNoSecrets(t, b, code)
+	for _, s := range []string{code, secret} {
+		require.NotContains(t, o.err.Error(), s, "the error must not hold the code or secret")
+		require.NotContains(t, r.body, s, "the page must not show the code or secret")
+	}
 }
 
 func TestBrowserLoopbackTimeout(t *testing.T) {

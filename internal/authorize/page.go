@@ -43,15 +43,21 @@ func usedPage() page {
 		"You can close this window."}}
 }
 
-// writePage sends p. The redirect's address holds the code, so the page
-// loads nothing and sends no referrer.
+// writePage sends p.
 func writePage(w http.ResponseWriter, status int, p page) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
+	noStore(w.Header())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = pageTemplate.Execute(w, p)
+}
+
+// noStore sets the headers of every answer of the loopback listener. The
+// address the browser asked for holds the code: no cache may keep the page,
+// and no referrer may carry the address elsewhere; the page loads nothing
+// and runs no script.
+func noStore(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.WriteHeader(status)
-	_ = pageTemplate.Execute(w, p)
 }

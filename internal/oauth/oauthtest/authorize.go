@@ -128,12 +128,33 @@ func (c *authCode) check(form url.Values) *Failure {
 	return nil
 }
 
-// verifyPKCE checks a code_verifier (RFC 7636 section 4.6).
+// verifyPKCE checks a code_verifier (RFC 7636 section 4.6). A verifier
+// outside the syntax of section 4.1 (43 to 128 unreserved characters) fails
+// too, so a client that sends a short or malformed one fails in tests.
 func verifyPKCE(challenge, method, verifier string) bool {
+	if !validVerifier(verifier) {
+		return false
+	}
 	want := verifier
 	if method == "S256" {
 		sum := sha256.Sum256([]byte(verifier))
 		want = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
-	return verifier != "" && subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
+	return subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
+}
+
+// validVerifier: code-verifier = 43*128unreserved (RFC 7636 section 4.1).
+func validVerifier(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for _, r := range v {
+		switch {
+		case 'A' <= r && r <= 'Z', 'a' <= r && r <= 'z', '0' <= r && r <= '9',
+			r == '-', r == '.', r == '_', r == '~':
+		default:
+			return false
+		}
+	}
+	return true
 }
