@@ -31,12 +31,15 @@ Usage:
   fetcher migrate [--down]       apply the database schema (or revert the newest step)
   fetcher demo [--keep-db]       run passes against built-in IMAP and token servers and print the tickets
   fetcher authorize MAILBOX      sign a mailbox's user in once and store its refresh token (--device, --admin-consent)
+  fetcher secrets genkey|status|rotate  make a key, count or re-encrypt the stored secrets
   fetcher help                   show this text
 
 Settings come from flags or the environment: DATABASE_URL (postgres://… or
 sqlite:PATH; default sqlite:fetcher.db), FETCHER_INTERVAL, FETCHER_LOG_FORMAT,
 FETCHER_LOG_LEVEL, FETCHER_CA_FILE, FETCHER_MAILBOX_TIMEOUT, FETCHER_MAX_MESSAGE_BYTES,
 FETCHER_CONCURRENCY, FETCHER_DIAL_TIMEOUT, FETCHER_COMMAND_TIMEOUT, FETCHER_AUTO_MIGRATE.
+Secrets are encrypted with FETCHER_SECRET_KEY or FETCHER_SECRET_KEY_FILE (environment
+only); FETCHER_ENV=production refuses to start without one.
 Run "fetcher COMMAND --help" for a command's flags.
 `
 
@@ -51,6 +54,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"migrate":   m.migrateCmd,
 		"demo":      m.demoCmd,
 		"authorize": m.authorizeCmd,
+		"secrets":   m.secretsCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	switch {

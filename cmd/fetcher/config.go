@@ -42,6 +42,12 @@ type Config struct {
 	// CAFile names PEM certificates to trust for mail servers, in addition
 	// to the system's (private servers with an in-house CA).
 	CAFile string
+	// ProtocolTrace writes every mail server conversation to the log
+	// output, with credentials redacted: for the engineer on call.
+	ProtocolTrace bool
+	// Secrets say where the key encrypting stored secrets comes from
+	// (environment only; see SecretSettings).
+	Secrets SecretSettings
 }
 
 // DefaultConfig returns the settings used when nothing is set.
@@ -74,6 +80,8 @@ func (c *Config) fromEnv(getenv func(string) string) error {
 	setString(&c.LogFormat, getenv("FETCHER_LOG_FORMAT"))
 	setString(&c.LogLevel, getenv("FETCHER_LOG_LEVEL"))
 	setString(&c.CAFile, getenv("FETCHER_CA_FILE"))
+	errs = append(errs, setBool(&c.ProtocolTrace, "FETCHER_PROTOCOL_TRACE", getenv))
+	errs = append(errs, c.Secrets.fromEnv(getenv))
 	return errors.Join(errs...)
 }
 
@@ -94,6 +102,7 @@ func (c *Config) registerRunFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "size limit: a larger message is stored as its header only and left on the server (env FETCHER_MAX_MESSAGE_BYTES)")
 	fs.BoolVar(&c.AutoMigrate, "migrate", c.AutoMigrate, "apply pending migrations at start (env FETCHER_AUTO_MIGRATE)")
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CAs to trust for mail servers (env FETCHER_CA_FILE)")
+	fs.BoolVar(&c.ProtocolTrace, "protocol-trace", c.ProtocolTrace, "write every IMAP/POP3 conversation to stderr, credentials redacted; messages included, so for debugging only (env FETCHER_PROTOCOL_TRACE)")
 }
 
 // Validate names the setting that is wrong.

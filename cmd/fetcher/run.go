@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/fetch"
@@ -35,7 +37,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer release()
-	runner, err := newRunner(cfg, db, log)
+	runner, err := newRunner(cfg, db, log, m.Stderr)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -55,12 +57,21 @@ func tick(interval time.Duration) time.Duration {
 	return min(max(interval/10, time.Second), time.Minute)
 }
 
-// openDatabase connects and brings the schema up to date (or, with
-// auto-migrate off, refuses to run on an old schema).
+// openDatabase connects with the secret key configured and brings the
+// schema up to date (or, with auto-migrate off, refuses to run on an old
+// schema).
 func openDatabase(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, error) {
+	keys, err := cfg.Secrets.Keyring(log)
+	if err != nil {
+		return nil, &usageError{err}
+	}
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
+	}
+	db.SetKeyring(keys)
+	if keys.Enabled() {
+		log.Info("secrets are encrypted at rest", "key_id", keys.PrimaryID())
 	}
 	log.Info("database opened", "dialect", db.Dialect(), "url", displayURL(cfg.DatabaseURL))
 	if err := prepareSchema(ctx, db, cfg.AutoMigrate, log); err != nil {
@@ -92,7 +103,7 @@ func displayURL(u string) string {
 	return store.Redact(u)
 }
 
-func newRunner(cfg Config, db *store.DB, log *slog.Logger) (*fetch.Runner, error) {
+func newRunner(cfg Config, db *store.DB, log *slog.Logger, trace io.Writer) (*fetch.Runner, error) {
 	pool, err := cfg.rootCAs()
 	if err != nil {
 		return nil, err
@@ -100,6 +111,11 @@ func newRunner(cfg Config, db *store.DB, log *slog.Logger) (*fetch.Runner, error
 	mopts := mailbox.Options{DialTimeout: cfg.DialTimeout, CommandTimeout: cfg.CommandTimeout}
 	if pool != nil {
 		mopts.TLSConfig = &tls.Config{RootCAs: pool}
+	}
+	if cfg.ProtocolTrace {
+		// Sessions run in parallel; the lock keeps their lines whole.
+		mopts.DebugWriter = &lockedWriter{w: trace}
+		log.Warn("protocol trace on: mail server conversations, messages included, go to the log (credentials redacted)")
 	}
 	return &fetch.Runner{
 		DB: db, Logger: log, Mailbox: &mopts, MailboxTimeout: cfg.MailboxTimeout,
@@ -162,4 +178,16 @@ func loop(ctx context.Context, runner *fetch.Runner, tick time.Duration, log *sl
 		case <-wait.C:
 		}
 	}
+}
+
+// lockedWriter serializes writes from concurrent sessions.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -221,7 +221,7 @@ func (r *Runner) pass(ctx context.Context, mb store.Mailbox, start time.Time) ou
 
 // notDue returns the outcome of a mailbox that is not to be fetched now.
 func (r *Runner) notDue(mb store.Mailbox, start time.Time) (outcome, bool) {
-	if ok, why := due(mb, r.now()); !ok {
+	if ok, why := due(mb, r.now(), r.DB.Keyring()); !ok {
 		r.logger().Info("mailbox skipped", "mailbox_id", mb.ID, "mailbox", mb.Name, "status", mb.Status, "reason", why)
 		return outcome{id: mb.ID, waiting: true, err: errors.New(why)}, true
 	}
@@ -242,6 +242,9 @@ func (r *Runner) concurrency() int {
 // badRow records a mailbox row that cannot even be read.
 func (r *Runner) badRow(ctx context.Context, b store.BadRow) error {
 	err := fmt.Errorf("the mailbox row cannot be read; check its timestamp, number and boolean columns for values of the wrong type: %w", b.Err)
+	if se := (*store.SecretError)(nil); errors.As(b.Err, &se) {
+		err = se // it says which column and what to do
+	}
 	r.logger().Error("mailbox row unreadable", "mailbox_id", b.ID, "error", err)
 	f := store.Failure{Status: store.StatusFailing, Message: err.Error()}
 	if rerr := r.DB.Mailboxes().RecordFailure(ctx, b.ID, f); rerr != nil {

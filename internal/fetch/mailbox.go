@@ -30,7 +30,7 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 		return nil, err
 	}
 	mctx, cancel := context.WithTimeout(ctx, r.mailboxTimeout())
-	err = r.fetch(mctx, mb, run)
+	err = r.fetchGuarded(mctx, mb, run)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		err = fmt.Errorf("%w: %w", interruption(ctx), err)
@@ -107,7 +107,7 @@ func (r *Runner) record(ctx context.Context, log *slog.Logger, mb store.Mailbox,
 	case err == nil:
 		rerr = retry(ctx, func() error { return r.DB.Mailboxes().RecordSuccess(ctx, mb.ID) })
 	default:
-		f := failure(mb, err, r.now())
+		f := failure(mb, err, r.now(), r.DB.Keyring())
 		run.Error = f.Message
 		log.Warn("mailbox failed", "status", f.Status, "error", f.Message,
 			"next_attempt_at", f.NextAttempt, "waits_for_new_settings", f.Fingerprint != "")

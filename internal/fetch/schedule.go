@@ -1,8 +1,6 @@
 package fetch
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/secret"
 	"github.com/fetcherhq/fetcher/internal/store"
 )
 
@@ -33,8 +32,8 @@ func backoff(n int, jitter float64) time.Duration {
 }
 
 // due reports whether mb should be fetched at now; when not, it says why.
-func due(mb store.Mailbox, now time.Time) (bool, string) {
-	if mb.ReauthFingerprint != "" && mb.ReauthFingerprint == fingerprint(mb) {
+func due(mb store.Mailbox, now time.Time, keys *secret.Keyring) (bool, string) {
+	if mb.ReauthFingerprint != "" && mb.ReauthFingerprint == fingerprint(mb, keys) {
 		return false, "waiting for its settings to change: " + mb.LastError
 	}
 	if !mb.NextAttemptAt.IsZero() && now.Before(mb.NextAttemptAt) {
@@ -47,32 +46,30 @@ func due(mb store.Mailbox, now time.Time) (bool, string) {
 // fingerprint digests every setting an admin might change to fix a
 // mailbox. A mailbox parked on a failure that only a changed row can fix
 // (a dead refresh token, a wrong secret, a bad column) is retried as soon
-// as its fingerprint differs. The secrets are in the same row in plain
-// text until encryption at rest is configured, so their digest here adds
-// nothing an attacker with the row lacks.
-func fingerprint(mb store.Mailbox) string {
-	h := sha256.New()
-	for _, v := range []string{
+// as its fingerprint differs. With a secret key configured the digest is
+// keyed (HMAC), so the stored fingerprint tells a reader of the table
+// nothing about the secrets in it; without one the secrets sit in plain
+// text in the same row anyway.
+func fingerprint(mb store.Mailbox, keys *secret.Keyring) string {
+	return keys.Digest(
 		mb.Protocol, mb.Host, strconv.Itoa(mb.Port), strconv.FormatBool(mb.UseSSL),
 		strconv.FormatBool(mb.StartTLS), mb.Username, mb.AuthType, mb.Password,
 		mb.OAuthProvider, mb.OAuthGrant, mb.TenantID, mb.ClientID, mb.ClientSecret,
 		mb.ClientCertificate, mb.ClientPrivateKey, mb.RedirectURL, mb.Scopes,
 		mb.AuthorityURL, mb.AuthURL, mb.TokenURL, mb.RefreshToken, mb.Folder,
-		mb.AfterFetch, mb.MoveToFolder,
-	} {
-		h.Write([]byte(v))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:32]
+		mb.AfterFetch, mb.MoveToFolder, mb.TLSCACert, strconv.FormatBool(mb.TLSSkipVerify),
+		strconv.FormatBool(mb.AllowPlaintext), strconv.FormatInt(mb.MaxMessageBytes, 10),
+		strconv.Itoa(mb.RefreshBeforeSeconds),
+	)
 }
 
 // failure decides how a failed mailbox waits: parked until its row
 // changes when only a changed row can fix the error, else backed off.
-func failure(mb store.Mailbox, err error, now time.Time) store.Failure {
+func failure(mb store.Mailbox, err error, now time.Time, keys *secret.Keyring) store.Failure {
 	status, msg := classify(mb, err, now)
 	f := store.Failure{Status: status, Message: msg}
 	if needsNewSettings(err) {
-		f.Fingerprint = fingerprint(mb)
+		f.Fingerprint = fingerprint(mb, keys)
 		return f
 	}
 	wait := backoff(mb.ConsecutiveFailures+1, rand.Float64())

@@ -39,7 +39,7 @@ func TestDue(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	base := store.Mailbox{Name: "m", Host: "h", RefreshToken: "rt-1"}
 	parked := base
-	parked.ReauthFingerprint = fingerprint(base)
+	parked.ReauthFingerprint = fingerprint(base, nil)
 	fixed := parked
 	fixed.RefreshToken = "rt-2" // the admin pasted a new refresh token
 	waiting := base
@@ -58,7 +58,7 @@ func TestDue(t *testing.T) {
 		{"backoff over", waited, true},
 	}
 	for _, tt := range tests {
-		got, why := due(tt.mb, now)
+		got, why := due(tt.mb, now, nil)
 		require.Equal(t, tt.want, got, "%s: due() = %v (%s)", tt.name, got, why)
 	}
 }
@@ -90,7 +90,7 @@ func TestFailurePolicy(t *testing.T) {
 		{"network", errors.New("connect: connection refused"), store.StatusFailing, false, 2 * time.Minute},
 	}
 	for _, tt := range tests {
-		f := failure(mb, tt.err, now)
+		f := failure(mb, tt.err, now, nil)
 		require.Equal(t, tt.wantStatus, f.Status, tt.name)
 		require.Equal(t, tt.wantParked, f.Fingerprint != "", "%s: parked", tt.name)
 		if !tt.wantParked {

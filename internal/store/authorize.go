@@ -34,7 +34,7 @@ func (s *Mailboxes) StoreAuthorization(ctx context.Context, id int64, t oauth.To
 			return err
 		}
 		now := s.db.now()
-		err := tx.Model(&Mailbox{}).Where("id = ?", id).Updates(map[string]any{
+		cols := map[string]any{
 			"refresh_token":           t.RefreshToken,
 			"access_token":            t.AccessToken,
 			"access_token_expires_at": nullTime(t.Expiry),
@@ -45,7 +45,11 @@ func (s *Mailboxes) StoreAuthorization(ctx context.Context, id int64, t oauth.To
 			"next_attempt_at":         nil,
 			"consecutive_failures":    0,
 			"updated_at":              now,
-		}).Error
+		}
+		if err := s.db.sealColumns(id, cols); err != nil {
+			return err
+		}
+		err := tx.Model(&Mailbox{}).Where("id = ?", id).Updates(cols).Error
 		if err != nil {
 			return fmt.Errorf("store tokens of mailbox %d: %w", id, err)
 		}

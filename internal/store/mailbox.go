@@ -138,33 +138,61 @@ func (s *Mailboxes) ListEnabled(ctx context.Context) ([]Mailbox, []BadRow, error
 	return out, bad, nil
 }
 
-// List returns every mailbox in id order.
+// List returns every mailbox in id order, for overviews: without its
+// secrets (the secret fields are empty), so a row whose secrets cannot be
+// decrypted is listed too. Get returns a mailbox with them.
 func (s *Mailboxes) List(ctx context.Context) ([]Mailbox, error) {
 	var out []Mailbox
 	if err := s.db.gorm.WithContext(ctx).Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list mailboxes: %w", err)
 	}
+	for i := range out {
+		clearSecrets(&out[i])
+	}
 	return out, nil
 }
 
-// Get returns the mailbox with the given id.
+// Get returns the mailbox with the given id, its secrets decrypted.
 func (s *Mailboxes) Get(ctx context.Context, id int64) (Mailbox, error) {
 	var m Mailbox
 	err := s.db.gorm.WithContext(ctx).Take(&m, id).Error
 	if err != nil {
 		return m, notFound(err, fmt.Sprintf("mailbox %d", id))
 	}
-	return m, nil
+	return m, s.open(ctx, &m)
 }
 
-// GetByName returns the mailbox with the given name.
+// GetByName returns the mailbox with the given name, its secrets
+// decrypted.
 func (s *Mailboxes) GetByName(ctx context.Context, name string) (Mailbox, error) {
 	var m Mailbox
 	err := s.db.gorm.WithContext(ctx).Where("name = ?", name).Take(&m).Error
 	if err != nil {
 		return m, notFound(err, fmt.Sprintf("mailbox %q", name))
 	}
-	return m, nil
+	return m, s.open(ctx, &m)
+}
+
+// open decrypts m's secrets. Values an admin wrote in plain text, or that
+// an old key sealed, are sealed under the current key in place: the first
+// read after an admin's INSERT is what encrypts it.
+func (s *Mailboxes) open(ctx context.Context, m *Mailbox) error {
+	stale, err := s.db.openSecrets(m)
+	if err != nil {
+		clearSecrets(m)
+		return err
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	// Best effort: the plain values are usable either way, and a failed
+	// write is tried again at the next read (fetcher secrets rotate
+	// reports what is left).
+	_ = s.db.tx(ctx, func(tx *gorm.DB) error {
+		_, err := s.db.reseal(tx, m.ID, stale)
+		return err
+	})
+	return nil
 }
 
 // Create inserts a mailbox and sets m.ID. Empty text columns with a schema
@@ -174,9 +202,27 @@ func (s *Mailboxes) Create(ctx context.Context, m *Mailbox) error {
 	applyMailboxDefaults(m)
 	now := s.db.now()
 	m.CreatedAt, m.UpdatedAt = now, now
-	if err := s.db.gorm.WithContext(ctx).Create(m).Error; err != nil {
+	// The secrets are written after the insert, sealed for the row's id,
+	// in the same transaction: their plain text never reaches the table.
+	secrets := secretCols(m)
+	row := *m
+	clearSecrets(&row)
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		if len(secrets) == 0 {
+			return nil
+		}
+		if err := s.db.sealColumns(row.ID, secrets); err != nil {
+			return err
+		}
+		return tx.Model(&Mailbox{}).Where("id = ?", row.ID).Updates(secrets).Error
+	})
+	if err != nil {
 		return fmt.Errorf("create mailbox %q: %w", m.Name, err)
 	}
+	m.ID = row.ID
 	return nil
 }
 
@@ -244,6 +290,9 @@ func nullString(s string) any {
 }
 
 func (s *Mailboxes) update(ctx context.Context, id int64, cols map[string]any) error {
+	if err := s.db.sealColumns(id, cols); err != nil {
+		return err
+	}
 	err := s.db.gorm.WithContext(ctx).Model(&Mailbox{}).Where("id = ?", id).Updates(cols).Error
 	if err != nil {
 		return fmt.Errorf("update mailbox %d: %w", id, err)

@@ -17,6 +17,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/fetcherhq/fetcher/internal/secret"
 )
 
 // Dialects the store speaks.
@@ -43,6 +45,9 @@ type DB struct {
 	gorm    *gorm.DB
 	dialect string
 	url     string
+	// keys seals and opens the secret columns; nil stores them in plain
+	// text (see SetKeyring).
+	keys *secret.Keyring
 	// Now is the clock for the timestamps the fetcher writes.
 	Now func() time.Time
 }

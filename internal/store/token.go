@@ -102,9 +102,19 @@ func (s *Mailboxes) lockTokens(tx *gorm.DB, id int64) (oauth.Token, error) {
 	if err := q.Take(&row).Error; err != nil {
 		return oauth.Token{}, notFound(err, fmt.Sprintf("lock tokens of mailbox %d", id))
 	}
+	m := Mailbox{ID: id, RefreshToken: row.RefreshToken, AccessToken: row.AccessToken}
+	stale, err := s.db.openSecrets(&m)
+	if err != nil {
+		return oauth.Token{}, err
+	}
+	// The row is locked, so sealing plain or old-key tokens here cannot
+	// race a refresh.
+	if _, err := s.db.reseal(tx, id, stale); err != nil {
+		return oauth.Token{}, err
+	}
 	return oauth.Token{
-		AccessToken:  row.AccessToken,
-		RefreshToken: row.RefreshToken,
+		AccessToken:  m.AccessToken,
+		RefreshToken: m.RefreshToken,
 		Expiry:       row.AccessTokenExpiresAt,
 	}, nil
 }
@@ -117,6 +127,9 @@ func (s *Mailboxes) saveTokens(tx *gorm.DB, id int64, t oauth.Token) error {
 	}
 	if t.RefreshToken != "" {
 		cols["refresh_token"] = t.RefreshToken
+	}
+	if err := s.db.sealColumns(id, cols); err != nil {
+		return err
 	}
 	err := tx.Model(&Mailbox{}).Where("id = ?", id).Updates(cols).Error
 	if err != nil {
