@@ -19,23 +19,38 @@ var errNoRefreshToken = errors.New("no refresh token stored")
 // cached access token is retried once with a freshly refreshed one: the
 // provider may have revoked the cached token early.
 func (r *Runner) open(ctx context.Context, mb store.Mailbox, forceRefresh bool) (mailbox.Session, error) {
+	opts, err := r.connOptions(mb)
+	if err != nil {
+		return nil, err
+	}
+	r.warnSkipVerify(mb)
 	acct := account(mb)
 	if mb.AuthType != "oauth2" {
-		return mailbox.Open(ctx, acct, r.Mailbox)
+		return dial(ctx, acct, opts)
 	}
 	tok, fresh, err := r.accessToken(ctx, mb, forceRefresh)
 	if err != nil {
 		return nil, err
 	}
 	acct.AccessToken = tok
-	sess, err := mailbox.Open(ctx, acct, r.Mailbox)
+	sess, err := dial(ctx, acct, opts)
 	if err == nil || fresh || !mailbox.IsAuth(err) {
 		return sess, err
 	}
 	if acct.AccessToken, _, err = r.accessToken(ctx, mb, true); err != nil {
 		return nil, err
 	}
-	return mailbox.Open(ctx, acct, r.Mailbox)
+	return dial(ctx, acct, opts)
+}
+
+// dial connects and logs in; a certificate the server cannot be trusted
+// with comes back with what to do about it.
+func dial(ctx context.Context, acct mailbox.Account, opts *mailbox.Options) (mailbox.Session, error) {
+	sess, err := mailbox.Open(ctx, acct, opts)
+	if err != nil {
+		return nil, tlsAdvice(err)
+	}
+	return sess, nil
 }
 
 // accessToken returns a usable access token: the cached one while it is
@@ -88,5 +103,6 @@ func account(mb store.Mailbox) mailbox.Account {
 	return mailbox.Account{
 		Protocol: mb.Protocol, Host: mb.Host, Port: mb.Port, Security: sec,
 		Username: mb.Username, Password: mb.Password, Folder: mb.Folder,
+		AllowPlaintext: mb.AllowPlaintext,
 	}
 }

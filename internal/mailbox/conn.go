@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -135,8 +134,4 @@ func dial(ctx context.Context, acct Account, opts *Options) (*deadlineConn, erro
 	dc := newDeadlineConn(conn, opts.commandTimeout())
 	dc.arm()
 	return dc, nil
-}
-
-func tlsError(acct Account, err error) error {
-	return &NetError{Op: fmt.Sprintf("TLS handshake with %s", acct.addr()), Err: err}
 }

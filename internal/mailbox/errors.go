@@ -70,9 +70,11 @@ func TokenExpired(err error) bool {
 
 // IsTemporary reports whether err is worth retrying later without anyone
 // changing anything: network trouble, timeouts, a server that is busy.
-// A refused login is not.
+// A refused login, a certificate that cannot be trusted and a login
+// withheld from an unencrypted connection are not.
 func IsTemporary(err error) bool {
-	if err == nil || IsAuth(err) {
+	var te *TLSError
+	if err == nil || IsAuth(err) || errors.As(err, &te) || errors.Is(err, ErrPlaintext) {
 		return false
 	}
 	var ne *NetError

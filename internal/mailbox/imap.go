@@ -24,6 +24,9 @@ type imapSession struct {
 	folder string
 	// selected is the folder's state from SELECT, nil until List.
 	selected *imap.SelectData
+	// secure is set once the connection is encrypted: implicit TLS, or a
+	// STARTTLS upgrade whose handshake completed.
+	secure bool
 }
 
 var _ Session = (*imapSession)(nil)
@@ -54,11 +57,12 @@ func (s *imapSession) start(acct Account, opts *Options) error {
 	if acct.Security == StartTLS {
 		c, err := imapclient.NewStartTLS(s.conn, copts)
 		if err != nil {
-			return &NetError{Op: "STARTTLS with " + acct.addr(), Err: err}
+			return startTLSError(acct, err)
 		}
-		s.c = c
+		s.c, s.secure = c, true
 	} else {
 		s.c = imapclient.New(s.conn, copts)
+		s.secure = acct.Security == TLS
 	}
 	if err := s.c.WaitGreeting(); err != nil {
 		return &NetError{Op: "read greeting of " + acct.addr(), Err: err}
@@ -66,17 +70,40 @@ func (s *imapSession) start(acct Account, opts *Options) error {
 	return s.login()
 }
 
+// startTLSError describes a STARTTLS that did not give an encrypted
+// connection. Either way the session ends before any login: going on
+// without the TLS the account asks for would send the credentials in clear
+// (RFC 2595 section 2.2).
+func startTLSError(acct Account, err error) error {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return fmt.Errorf("%s refused STARTTLS, so the login is not sent in clear: %s (use implicit TLS on port 993 if the server offers it)",
+			acct.addr(), imapErrorText(ie))
+	}
+	if problem, _ := tlsProblem(err); problem != 0 {
+		return tlsError(acct, err)
+	}
+	return &NetError{Op: "STARTTLS with " + acct.addr(), Err: err}
+}
+
 func (s *imapSession) login() error {
+	mech := XOAUTH2
+	if s.acct.AccessToken == "" {
+		mech = "LOGIN"
+	}
+	if !s.secure && !s.acct.AllowPlaintext {
+		return plaintextError(s.acct, mech)
+	}
 	if s.c.State() == imap.ConnStateAuthenticated {
 		return nil // PREAUTH over implicit TLS
 	}
 	if s.acct.AccessToken == "" {
 		err := s.c.Login(s.acct.Username, s.acct.Password).Wait()
-		return loginError(err, "LOGIN", s.acct.Username, nil)
+		return hidePassword(loginError(err, mech, s.acct.Username, nil), s.acct.Password)
 	}
 	sc := &xoauth2Client{username: s.acct.Username, token: s.acct.AccessToken}
-	err := s.c.Authenticate(sc)
-	return loginError(err, XOAUTH2, s.acct.Username, sc.challenge)
+	err := authenticateIMAP(s.c, sc)
+	return hideToken(loginError(err, mech, s.acct.Username, sc.challenge), s.acct.Username, s.acct.AccessToken)
 }
 
 // loginError tells a refused login (a person must act) from a broken

@@ -34,7 +34,8 @@ const (
 	TLS Security = iota
 	// StartTLS upgrades a plain connection before login (ports 143, 110).
 	StartTLS
-	// Plain never encrypts; only for local test servers.
+	// Plain never encrypts: the login is refused unless the account sets
+	// AllowPlaintext (a local test server).
 	Plain
 )
 
@@ -65,6 +66,10 @@ type Account struct {
 	Password    string
 	// Folder is the IMAP folder to read; "" means INBOX.
 	Folder string
+	// AllowPlaintext lets the login (password, token or XOAUTH2 string)
+	// cross a connection that is not encrypted. Without it a session on a
+	// Plain connection, or one whose STARTTLS failed, never sends any.
+	AllowPlaintext bool
 }
 
 // String names the account without its secrets.
@@ -81,7 +86,9 @@ func (a Account) addr() string { return net.JoinHostPort(a.Host, fmt.Sprint(a.Po
 // Options tune a connection. The zero value (or nil) is the defaults.
 type Options struct {
 	// TLSConfig overrides the TLS settings, e.g. RootCAs for a private CA.
-	// ServerName is always set to the account's host.
+	// It is cloned, never changed. ServerName is always set to the
+	// account's host, and a MinVersion below TLS 1.2 is raised to it (RFC
+	// 8996 deprecates 1.0 and 1.1).
 	TLSConfig *tls.Config
 	// DialTimeout bounds connecting and the TLS handshake.
 	DialTimeout time.Duration

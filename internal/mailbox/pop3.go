@@ -47,6 +47,9 @@ type pop3Session struct {
 	// step after it, so every later call fails with it.
 	err    error
 	closed bool
+	// secure is set once the connection is encrypted: implicit TLS, or an
+	// STLS upgrade whose handshake completed.
+	secure bool
 }
 
 var _ Session = (*pop3Session)(nil)
@@ -56,7 +59,7 @@ func openPOP3(ctx context.Context, acct Account, opts *Options) (*pop3Session, e
 	if err != nil {
 		return nil, err
 	}
-	s := &pop3Session{acct: acct, opts: opts, conn: conn, marked: map[uint32]bool{}}
+	s := &pop3Session{acct: acct, opts: opts, conn: conn, marked: map[uint32]bool{}, secure: acct.Security == TLS}
 	s.attach(conn)
 	if err := s.run(ctx, s.start); err != nil {
 		_ = s.rw.Close()
@@ -108,6 +111,7 @@ func (s *pop3Session) startTLS() error {
 		return tlsError(s.acct, err)
 	}
 	s.attach(tc)
+	s.secure = true
 	return nil
 }
 

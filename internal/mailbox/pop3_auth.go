@@ -11,10 +11,19 @@ import (
 const pop3UserPass = "USER/PASS"
 
 // login authenticates with XOAUTH2 when the account has an access token,
-// otherwise with USER and PASS (RFC 1939 section 7).
+// otherwise with USER and PASS (RFC 1939 section 7). Neither is sent over
+// an unencrypted connection unless the account allows it (RFC 2595
+// sections 2.2 and 2.3).
 func (s *pop3Session) login() error {
+	if !s.secure && !s.acct.AllowPlaintext {
+		mech := pop3UserPass
+		if s.acct.AccessToken != "" {
+			mech = XOAUTH2
+		}
+		return plaintextError(s.acct, mech)
+	}
 	if s.acct.AccessToken != "" {
-		return s.authXOAUTH2()
+		return hideToken(s.authXOAUTH2(), s.acct.Username, s.acct.AccessToken)
 	}
 	if _, err := s.cmd("USER", s.acct.Username); err != nil {
 		// Some servers refuse at USER already, e.g. plaintext logins on
@@ -22,7 +31,7 @@ func (s *pop3Session) login() error {
 		return s.loginError(pop3UserPass, err, nil)
 	}
 	_, err := s.cmd("PASS", s.acct.Password)
-	return s.loginError(pop3UserPass, err, nil)
+	return hidePassword(s.loginError(pop3UserPass, err, nil), s.acct.Password)
 }
 
 // authXOAUTH2 runs SASL XOAUTH2 in the two-step form of RFC 5034 section

@@ -54,15 +54,19 @@ func (s *pop3Session) list() (Listing, error) {
 		}
 	}
 	s.ambiguous = map[string]bool{}
+	listed := make(map[uint32]bool, len(entries))
 	for _, e := range entries {
 		key := pop3KeyPrefix + e.uidl
-		if _, dup := nums[key]; dup {
+		if _, dup := nums[key]; dup || listed[e.num] {
 			// UIDLs are unique (RFC 1939 section 7). A server that repeats
 			// one gets its first message read, and no message of that UIDL
-			// is ever deleted: the DELE could hit one never stored.
+			// is ever deleted: the DELE could hit one never stored. A
+			// message number listed twice keeps its first UIDL: else the
+			// message would be stored once per UIDL.
 			s.ambiguous[key] = true
 			continue
 		}
+		listed[e.num] = true
 		nums[key] = e.num
 		out.Messages = append(out.Messages, Message{Key: key, UID: e.num, Size: sizes[e.num]})
 	}
@@ -88,7 +92,8 @@ func (s *pop3Session) uidl() ([]pop3Entry, error) {
 		}
 		return err
 	})
-	slices.SortFunc(out, func(a, b pop3Entry) int { return cmp.Compare(a.num, b.num) })
+	// Stable, so that of a number listed twice the first line comes first.
+	slices.SortStableFunc(out, func(a, b pop3Entry) int { return cmp.Compare(a.num, b.num) })
 	return out, err
 }
 

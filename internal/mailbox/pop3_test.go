@@ -40,7 +40,7 @@ func setupPOP3(t *testing.T, opts mailboxtest.POP3Options) *pop3Bundle {
 		srv: srv,
 		acct: mailbox.Account{
 			Protocol: "pop3", Host: srv.Host(), Port: srv.Port(), Security: sec,
-			Username: user, AccessToken: goodToken,
+			Username: user, AccessToken: goodToken, AllowPlaintext: sec == mailbox.Plain,
 		},
 		opts: &mailbox.Options{TLSConfig: &tls.Config{RootCAs: srv.Cert.Pool}, CommandTimeout: 5 * time.Second},
 	}

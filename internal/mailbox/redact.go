@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"regexp"
+	"strings"
 	"sync"
 )
 
@@ -79,3 +80,26 @@ func redactLine(line []byte) []byte {
 	}
 	return append(keep, " [redacted]"...)
 }
+
+// hidePassword keeps the password out of the text of err, the result of a
+// password login: like a token (see hideToken), a server may echo the
+// command it refused ("-ERR unknown command PASS s3cret"). Passwords are
+// short, so the whole password is replaced wherever it occurs rather than
+// runs of it; one under 4 bytes would match ordinary words and is left.
+func hidePassword(err error, password string) error {
+	if err == nil || len(password) < 4 {
+		return err
+	}
+	return &passwordHiddenError{err: err, password: password}
+}
+
+type passwordHiddenError struct {
+	err      error
+	password string
+}
+
+func (e *passwordHiddenError) Error() string {
+	return strings.ReplaceAll(e.err.Error(), e.password, "[redacted]")
+}
+
+func (e *passwordHiddenError) Unwrap() error { return e.err }

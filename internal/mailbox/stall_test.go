@@ -56,7 +56,7 @@ func TestCommandTimeoutOnStalledServer(t *testing.T) {
 			host, port, _ := net.SplitHostPort(stallingServer(t, stallOn))
 			p, err := strconv.Atoi(port)
 			require.NoError(t, err)
-			acct := mailbox.Account{Protocol: "imap", Host: host, Port: p, Security: mailbox.Plain, Username: "u", Password: "p"}
+			acct := mailbox.Account{Protocol: "imap", Host: host, Port: p, Security: mailbox.Plain, Username: "u", Password: "p", AllowPlaintext: true}
 			opts := &mailbox.Options{CommandTimeout: 300 * time.Millisecond}
 			start := time.Now()
 			s, err := mailbox.Open(context.Background(), acct, opts)

@@ -1,9 +1,14 @@
 package mailbox
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 )
 
@@ -40,6 +45,32 @@ func (c *xoauth2Client) Next(challenge []byte) ([]byte, error) {
 	return []byte{}, nil
 }
 
+// authenticateIMAP runs AUTHENTICATE with sc, and returns also when the
+// connection closes. go-imap's Authenticate waits forever when the server
+// sends its tagged reply right behind a challenge, before the client
+// answered it: the reply completes the command before Authenticate waits
+// for the next challenge, and nothing ends that wait. Here the command
+// deadline or the context ends the login by closing the connection; the
+// stuck goroutine stays blocked, holding only this session.
+func authenticateIMAP(c *imapclient.Client, sc sasl.Client) error {
+	done := make(chan error, 1)
+	go func() { done <- c.Authenticate(sc) }()
+	select {
+	case err := <-done:
+		return err
+	case <-c.Closed():
+	}
+	// Closing ends every wait but that one: give Authenticate a moment
+	// to return the command's own result (a NO and then a hang-up is a
+	// refused login) and to be done with sc.
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(250 * time.Millisecond):
+		return errors.New("the connection closed while AUTHENTICATE waited for a challenge the server never sent")
+	}
+}
+
 // XOAUTH2Response builds the initial client response.
 func XOAUTH2Response(username, token string) []byte {
 	return []byte("user=" + username + "\x01auth=Bearer " + token + "\x01\x01")
@@ -53,7 +84,8 @@ type XOAUTH2Challenge struct {
 }
 
 // describeChallenge turns the error challenge into words for an error
-// message; it holds no secret (the server built it).
+// message. The server built it; should it quote the token, hideToken
+// hides it.
 func describeChallenge(raw []byte) string {
 	if len(raw) == 0 {
 		return ""
@@ -66,7 +98,67 @@ func describeChallenge(raw []byte) string {
 	if ch.Scope != "" {
 		s += ", wanted scope " + ch.Scope
 	}
-	return s
+	// Bounded like the text above: the server decides the length. The cut
+	// may split a character, whose remains are dropped.
+	return strings.ToValidUTF8(truncate(s, 300), "")
+}
+
+// hideToken keeps the access token out of the text of err, the result of
+// an XOAUTH2 login. A server may echo what it got: a POP3 server that takes
+// the response line for a command answers "-ERR Unknown command: <line>",
+// and a challenge may quote the response. That text ends up in logs and in
+// mailboxes.last_error. err is always wrapped, since the IMAP session fills
+// in the BYE reason of its NetError afterwards.
+func hideToken(err error, username, token string) error {
+	if err == nil || token == "" {
+		return err
+	}
+	ir := base64.StdEncoding.EncodeToString(XOAUTH2Response(username, token))
+	return &tokenHiddenError{err: err, secrets: []string{token, ir}}
+}
+
+// tokenHiddenError is an error whose text hides secrets; errors.As and
+// errors.Is see the error inside.
+type tokenHiddenError struct {
+	err     error
+	secrets []string
+}
+
+func (e *tokenHiddenError) Error() string { return hideSecrets(e.err.Error(), e.secrets) }
+
+func (e *tokenHiddenError) Unwrap() error { return e.err }
+
+// minSecretPiece is the shortest run of a secret's bytes that is hidden:
+// an echo may come cut (see truncate), and a shorter run may be a word.
+const minSecretPiece = 16
+
+// hideSecrets replaces each run of at least minSecretPiece bytes of s that
+// also occurs in one of secrets with "[redacted]".
+func hideSecrets(s string, secrets []string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		n := 0
+		for _, secret := range secrets {
+			if i+minSecretPiece > len(s) {
+				break
+			}
+			if j := strings.Index(secret, s[i:i+minSecretPiece]); j >= 0 {
+				n = minSecretPiece
+				for i+n < len(s) && j+n < len(secret) && s[i+n] == secret[j+n] {
+					n++
+				}
+				break
+			}
+		}
+		if n > 0 {
+			b.WriteString("[redacted]")
+			i += n
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
 }
 
 func truncate(s string, n int) string {

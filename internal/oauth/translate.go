@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -48,11 +49,12 @@ func (c *Client) fromRetrieve(re *oauth2.RetrieveError, grant, requestID string,
 	// Redact before cutting: a secret cut in half would escape ReplaceAll.
 	desc := firstLine(redact(firstNonEmpty(re.ErrorDescription, body.Description), secrets))
 	e := &Error{
-		Code:            firstNonEmpty(re.ErrorCode, body.Error),
+		// The server writes every field: any may echo the request.
+		Code:            redact(firstNonEmpty(re.ErrorCode, body.Error), secrets),
 		Description:     desc,
 		AADSTS:          aadsts(body.ErrorCodes, desc),
-		TraceID:         body.TraceID,
-		CorrelationID:   body.CorrelationID,
+		TraceID:         redact(body.TraceID, secrets),
+		CorrelationID:   redact(body.CorrelationID, secrets),
 		ClientRequestID: requestID,
 		Grant:           grant,
 	}
@@ -95,6 +97,9 @@ func aadsts(codes []int, desc string) int {
 	return n
 }
 
+// maxRetryAfterSeconds is the longest Retry-After a time.Duration holds.
+const maxRetryAfterSeconds = int(math.MaxInt64 / int64(time.Second))
+
 // retryAfter parses Retry-After (RFC 9110 section 10.2.3), delay-seconds or
 // an HTTP date, on 429 and 5xx responses.
 func retryAfter(r *http.Response, now time.Time) time.Duration {
@@ -102,8 +107,11 @@ func retryAfter(r *http.Response, now time.Time) time.Duration {
 		return 0
 	}
 	v := strings.TrimSpace(r.Header.Get("Retry-After"))
-	if secs, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(secs, 0)) * time.Second
+	if secs, err := strconv.Atoi(v); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Capped before the multiplication: past 292 years it overflows,
+		// and a wait of centuries came out negative or as a few hundred
+		// milliseconds. Out of range is as long as can be.
+		return time.Duration(min(max(secs, 0), maxRetryAfterSeconds)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)
@@ -112,11 +120,14 @@ func retryAfter(r *http.Response, now time.Time) time.Duration {
 }
 
 // redact replaces each secret of 8 or more bytes in s; shorter ones would
-// mangle ordinary words and are not real secrets anyway.
+// mangle ordinary words and are not real secrets anyway. A secret is also
+// replaced as it was in the request's form body, percent-encoded, since a
+// server may quote the request back.
 func redact(s string, secrets []string) string {
 	for _, secret := range secrets {
 		if len(secret) >= 8 {
 			s = strings.ReplaceAll(s, secret, "[redacted]")
+			s = strings.ReplaceAll(s, url.QueryEscape(secret), "[redacted]")
 		}
 	}
 	return s

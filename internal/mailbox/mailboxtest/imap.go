@@ -2,7 +2,6 @@ package mailboxtest
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +44,11 @@ type IMAPOptions struct {
 	// only the client's timeout ends the wait. Security must be "tls" or
 	// "plain" (the fault sits above TLS, which STARTTLS would bypass).
 	StallMidLiteral func(user string) bool
+	// Cert is the certificate to serve; nil makes a fresh one (NewCert).
+	Cert *Cert
+	// MaxTLSVersion, when set, makes a legacy server that speaks TLS 1.0
+	// up to this version only (e.g. tls.VersionTLS11).
+	MaxTLSVersion uint16
 }
 
 // IMAPServer is an in-process IMAP4rev2 server holding mail in memory.
@@ -63,16 +67,17 @@ type IMAPServer struct {
 	logins atomic.Int64
 	conns  atomic.Int64
 	wg     sync.WaitGroup
+	rec    recorder
 }
 
 // StartIMAP listens on 127.0.0.1 on a free port and serves until Close.
 func StartIMAP(opts IMAPOptions) (*IMAPServer, error) {
-	cert, err := NewCert()
+	cert, err := certOf(opts.Cert)
 	if err != nil {
 		return nil, err
 	}
 	s := &IMAPServer{Cert: cert, opts: opts, mem: imapmemserver.New(), users: map[string]*imapmemserver.User{}}
-	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
+	tlsCfg := serverTLS(cert, opts.MaxTLSVersion)
 	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapMove: {}, imap.CapUIDPlus: {}}
 	if opts.NoMove {
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
@@ -95,7 +100,7 @@ func StartIMAP(opts IMAPOptions) (*IMAPServer, error) {
 		srvOpts.TLSConfig = tlsCfg
 	}
 	s.srv = imapserver.New(srvOpts)
-	if s.ln, err = listen(opts.Security, tlsCfg); err != nil {
+	if s.ln, err = listen(opts.Security, tlsCfg, &s.rec); err != nil {
 		return nil, err
 	}
 	s.Addr = s.ln.Addr().String()
@@ -108,11 +113,12 @@ func StartIMAP(opts IMAPOptions) (*IMAPServer, error) {
 	return s, nil
 }
 
-func listen(security string, cfg *tls.Config) (net.Listener, error) {
-	if security == "" || security == "tls" {
-		return tls.Listen("tcp", "127.0.0.1:0", cfg)
+// certOf is cert, or a fresh one when it is nil.
+func certOf(cert *Cert) (*Cert, error) {
+	if cert != nil {
+		return cert, nil
 	}
-	return net.Listen("tcp", "127.0.0.1:0")
+	return NewCert()
 }
 
 // Host and Port split Addr.
@@ -130,6 +136,10 @@ func (s *IMAPServer) Close() error {
 
 // Logins counts successful logins.
 func (s *IMAPServer) Logins() int { return int(s.logins.Load()) }
+
+// Received returns every byte clients sent, as it crossed the network
+// (encrypted, where TLS was on).
+func (s *IMAPServer) Received() []byte { return s.rec.bytes() }
 
 // AddUser creates a user with an INBOX. password may be "" for users that
 // only log in with XOAUTH2.

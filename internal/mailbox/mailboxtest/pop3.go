@@ -31,6 +31,11 @@ type POP3Options struct {
 	// StallOn names a command (e.g. "RETR") the server reads and then
 	// never answers, as a hung server would.
 	StallOn string
+	// Cert is the certificate to serve; nil makes a fresh one (NewCert).
+	Cert *Cert
+	// MaxTLSVersion, when set, makes a legacy server that speaks TLS 1.0
+	// up to this version only (e.g. tls.VersionTLS11).
+	MaxTLSVersion uint16
 }
 
 // POP3Server is an in-process POP3 server (RFC 1939 with CAPA, STLS, AUTH
@@ -58,6 +63,7 @@ type POP3Server struct {
 	logins    atomic.Int64
 	pipelined atomic.Int64
 	wg        sync.WaitGroup
+	rec       recorder
 }
 
 // maildrop is one user's mail; the server's mu guards it.
@@ -74,17 +80,17 @@ type pop3Message struct {
 
 // StartPOP3 listens on 127.0.0.1 on a free port and serves until Close.
 func StartPOP3(opts POP3Options) (*POP3Server, error) {
-	cert, err := NewCert()
+	cert, err := certOf(opts.Cert)
 	if err != nil {
 		return nil, err
 	}
 	s := &POP3Server{
 		Cert: cert, opts: opts,
-		tlsCfg: &tls.Config{Certificates: []tls.Certificate{cert.TLS}},
+		tlsCfg: serverTLS(cert, opts.MaxTLSVersion),
 		users:  map[string]*maildrop{}, open: map[net.Conn]struct{}{},
 	}
 	s.dropRETR.Store(opts.DropMidRETR)
-	if s.ln, err = listen(opts.Security, s.tlsCfg); err != nil {
+	if s.ln, err = listen(opts.Security, s.tlsCfg, &s.rec); err != nil {
 		return nil, err
 	}
 	s.Addr = s.ln.Addr().String()
@@ -143,6 +149,10 @@ func (s *POP3Server) OpenConns() int { return int(s.conns.Load()) }
 
 // Logins counts successful logins.
 func (s *POP3Server) Logins() int { return int(s.logins.Load()) }
+
+// Received returns every byte clients sent, as it crossed the network
+// (encrypted, where TLS was on).
+func (s *POP3Server) Received() []byte { return s.rec.bytes() }
 
 // Pipelined counts commands that arrived before the server had answered
 // the one before: a client pipelining (RFC 2449 section 6.6).
