@@ -5,12 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/fetch"
 	"github.com/fetcherhq/fetcher/internal/mailbox"
+	"github.com/fetcherhq/fetcher/internal/ticket"
 )
 
 // Config is every setting of the fetcher. Defaults come from
@@ -39,6 +41,9 @@ type Config struct {
 	// MaxMessageBytes is the size limit for mailboxes without their own
 	// max_message_bytes: a larger message is stored as its header only.
 	MaxMessageBytes int64
+	// Limits bound the parsing of each message against hostile mail: a
+	// message past one is stored whole with a parse_error naming it.
+	Limits ticket.Limits
 	// CAFile names PEM certificates to trust for mail servers, in addition
 	// to the system's (private servers with an in-house CA).
 	CAFile string
@@ -56,6 +61,7 @@ func DefaultConfig() Config {
 		Interval:        10 * time.Minute,
 		MailboxTimeout:  10 * time.Minute,
 		MaxMessageBytes: fetch.DefaultMaxMessageBytes,
+		Limits:          ticket.DefaultLimits(),
 		Concurrency:     fetch.DefaultConcurrency,
 		DialTimeout:     mailbox.DefaultDialTimeout,
 		CommandTimeout:  mailbox.DefaultCommandTimeout,
@@ -74,6 +80,7 @@ func (c *Config) fromEnv(getenv func(string) string) error {
 	errs = append(errs, setDuration(&c.MailboxTimeout, "FETCHER_MAILBOX_TIMEOUT", getenv))
 	errs = append(errs, setBool(&c.AutoMigrate, "FETCHER_AUTO_MIGRATE", getenv))
 	errs = append(errs, setBytes(&c.MaxMessageBytes, "FETCHER_MAX_MESSAGE_BYTES", getenv))
+	errs = append(errs, c.limitsFromEnv(getenv)...)
 	errs = append(errs, setInt(&c.Concurrency, "FETCHER_CONCURRENCY", getenv))
 	errs = append(errs, setDuration(&c.DialTimeout, "FETCHER_DIAL_TIMEOUT", getenv))
 	errs = append(errs, setDuration(&c.CommandTimeout, "FETCHER_COMMAND_TIMEOUT", getenv))
@@ -100,6 +107,7 @@ func (c *Config) registerRunFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CommandTimeout, "command-timeout", c.CommandTimeout, "longest wait for a mail server's answer to a command, or for more of a message (env FETCHER_COMMAND_TIMEOUT)")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "how many mailboxes to fetch at once (env FETCHER_CONCURRENCY)")
 	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "size limit: a larger message is stored as its header only and left on the server (env FETCHER_MAX_MESSAGE_BYTES)")
+	c.registerLimitFlags(fs)
 	fs.BoolVar(&c.AutoMigrate, "migrate", c.AutoMigrate, "apply pending migrations at start (env FETCHER_AUTO_MIGRATE)")
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CAs to trust for mail servers (env FETCHER_CA_FILE)")
 	fs.BoolVar(&c.ProtocolTrace, "protocol-trace", c.ProtocolTrace, "write every IMAP/POP3 conversation to stderr, credentials redacted; messages included, so for debugging only (env FETCHER_PROTOCOL_TRACE)")
@@ -123,6 +131,56 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
+	}
+	return c.validateLimits()
+}
+
+// limitsFromEnv applies the FETCHER_MAX_* parse limits.
+func (c *Config) limitsFromEnv(getenv func(string) string) []error {
+	l := &c.Limits
+	return []error{
+		setBytes(&l.HeaderBytes, "FETCHER_MAX_HEADER_BYTES", getenv),
+		setInt(&l.HeaderFields, "FETCHER_MAX_HEADER_FIELDS", getenv),
+		setInt(&l.MIMEDepth, "FETCHER_MAX_MIME_DEPTH", getenv),
+		setInt(&l.MIMEParts, "FETCHER_MAX_MIME_PARTS", getenv),
+		setInt(&l.Attachments, "FETCHER_MAX_ATTACHMENTS", getenv),
+		setBytes(&l.DecodedBytes, "FETCHER_MAX_DECODED_BYTES", getenv),
+	}
+}
+
+func (c *Config) registerLimitFlags(fs *flag.FlagSet) {
+	l := &c.Limits
+	const after = "; a message past it is stored whole with a parse_error"
+	fs.Int64Var(&l.HeaderBytes, "max-header-bytes", l.HeaderBytes, "largest header to parse, in bytes"+after+" (env FETCHER_MAX_HEADER_BYTES)")
+	fs.IntVar(&l.HeaderFields, "max-header-fields", l.HeaderFields, "most header fields to parse"+after+" (env FETCHER_MAX_HEADER_FIELDS)")
+	fs.IntVar(&l.MIMEDepth, "max-mime-depth", l.MIMEDepth, "deepest MIME nesting to parse"+after+" (env FETCHER_MAX_MIME_DEPTH)")
+	fs.IntVar(&l.MIMEParts, "max-mime-parts", l.MIMEParts, "most MIME parts to parse"+after+" (env FETCHER_MAX_MIME_PARTS)")
+	fs.IntVar(&l.Attachments, "max-attachments", l.Attachments, "most attachments to keep"+after+" (env FETCHER_MAX_ATTACHMENTS)")
+	fs.Int64Var(&l.DecodedBytes, "max-decoded-bytes", l.DecodedBytes, "most bytes a message may decode to, winmail.dat contents included"+after+" (env FETCHER_MAX_DECODED_BYTES)")
+}
+
+// validateLimits names the first parse limit out of range: below the
+// minimum ordinary mail needs, or (MIME depth and parts) above what keeps
+// parsing time bounded, which is what those limits are for.
+func (c *Config) validateLimits() error {
+	least, l := ticket.MinLimits(), c.Limits
+	for _, s := range []struct {
+		name, env, flag  string
+		got, least, most int64
+	}{
+		{"max header bytes", "FETCHER_MAX_HEADER_BYTES", "--max-header-bytes", l.HeaderBytes, least.HeaderBytes, math.MaxInt64},
+		{"max header fields", "FETCHER_MAX_HEADER_FIELDS", "--max-header-fields", int64(l.HeaderFields), int64(least.HeaderFields), math.MaxInt32},
+		{"max MIME depth", "FETCHER_MAX_MIME_DEPTH", "--max-mime-depth", int64(l.MIMEDepth), int64(least.MIMEDepth), ticket.MostMIMEDepth},
+		{"max MIME parts", "FETCHER_MAX_MIME_PARTS", "--max-mime-parts", int64(l.MIMEParts), int64(least.MIMEParts), ticket.MostMIMEParts},
+		{"max attachments", "FETCHER_MAX_ATTACHMENTS", "--max-attachments", int64(l.Attachments), int64(least.Attachments), math.MaxInt32},
+		{"max decoded bytes", "FETCHER_MAX_DECODED_BYTES", "--max-decoded-bytes", l.DecodedBytes, least.DecodedBytes, math.MaxInt64},
+	} {
+		switch {
+		case s.got < s.least:
+			return fmt.Errorf("%s %d is too small for ordinary mail: use at least %d (%s / %s)", s.name, s.got, s.least, s.env, s.flag)
+		case s.got > s.most:
+			return fmt.Errorf("%s %d is too large to keep parsing time bounded: use at most %d (%s / %s)", s.name, s.got, s.most, s.env, s.flag)
+		}
 	}
 	return nil
 }

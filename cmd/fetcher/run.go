@@ -119,7 +119,7 @@ func newRunner(cfg Config, db *store.DB, log *slog.Logger, trace io.Writer) (*fe
 	}
 	return &fetch.Runner{
 		DB: db, Logger: log, Mailbox: &mopts, MailboxTimeout: cfg.MailboxTimeout,
-		MaxMessageBytes: cfg.MaxMessageBytes, Concurrency: cfg.Concurrency,
+		MaxMessageBytes: cfg.MaxMessageBytes, Limits: cfg.Limits, Concurrency: cfg.Concurrency,
 		OAuth: &oauth.Client{Logger: log},
 	}, nil
 }

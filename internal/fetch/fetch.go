@@ -17,6 +17,7 @@ import (
 	"github.com/fetcherhq/fetcher/internal/mailbox"
 	"github.com/fetcherhq/fetcher/internal/oauth"
 	"github.com/fetcherhq/fetcher/internal/store"
+	"github.com/fetcherhq/fetcher/internal/ticket"
 )
 
 // DefaultMailboxTimeout bounds one mailbox's part of a pass. Work done is
@@ -54,6 +55,11 @@ type Runner struct {
 	// MaxMessageBytes is the size limit for mailboxes without their own
 	// (mailboxes.max_message_bytes); 0 means DefaultMaxMessageBytes.
 	MaxMessageBytes int64
+	// Limits bounds the parsing of each message against hostile mail
+	// (header size, MIME depth, decoded size …); zero fields take
+	// ticket's defaults. A message past one is stored whole with a
+	// parse_error naming it.
+	Limits ticket.Limits
 	// Concurrency is how many mailboxes are fetched at once; 0 means
 	// DefaultConcurrency.
 	Concurrency int

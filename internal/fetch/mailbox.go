@@ -276,7 +276,7 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 	if err != nil {
 		return store.Saved{}, err
 	}
-	return r.save(ctx, fetched(mb, m, raw, ticket.Parse(raw)))
+	return r.save(ctx, fetched(mb, m, raw, ticket.ParseWith(raw, r.Limits)))
 }
 
 // save stores f. When the database refuses a decoded field (a value past
@@ -325,8 +325,12 @@ func (r *Runner) storeOversized(ctx context.Context, mb store.Mailbox, sess mail
 	if errors.Is(err, mailbox.ErrGone) || errors.As(err, &netErr) {
 		return store.Saved{}, err
 	}
-	parsed := ticket.Parse(head)
-	parsed.ParseError = oversizedNote(m.Size, limit, err)
+	parsed := ticket.ParseWith(head, r.Limits)
+	var found string // what parsing the header found; nothing to add when there is none
+	if err == nil && len(head) > 0 {
+		found = parsed.ParseError
+	}
+	parsed.ParseError = oversizedNote(m.Size, limit, err, found)
 	f := fetched(mb, m, head, parsed)
 	f.Size, f.Action = max(m.Size, 1), store.ActionKeep
 	r.logger().Warn("message over the size limit: stored its header only and left it on the server",
@@ -336,8 +340,10 @@ func (r *Runner) storeOversized(ctx context.Context, mb store.Mailbox, sess mail
 	return saved, err
 }
 
-// oversizedNote is the parse_error of a message over the size limit.
-func oversizedNote(size, limit int64, headerErr error) string {
+// oversizedNote is the parse_error of a message over the size limit,
+// followed by what parsing its header found (a header past the header
+// limits, say).
+func oversizedNote(size, limit int64, headerErr error, headerProblems string) string {
 	note := fmt.Sprintf("message not fetched: it is %d bytes, over this mailbox's limit of %d bytes; "+
 		"only its header is stored and it was left on the server untouched. "+
 		"Do this: raise mailboxes.max_message_bytes (or FETCHER_MAX_MESSAGE_BYTES) so that later mail "+
@@ -345,6 +351,9 @@ func oversizedNote(size, limit int64, headerErr error) string {
 		"another folder and back so that the next run fetches it whole", size, limit)
 	if headerErr != nil {
 		note += fmt.Sprintf(" (the header could not be read either: %v)", headerErr)
+	}
+	if headerProblems != "" {
+		note += "\n" + headerProblems
 	}
 	return ticket.Clean(note)
 }

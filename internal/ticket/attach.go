@@ -11,29 +11,43 @@ import (
 
 // attachments returns every non-body part of the envelope in message order:
 // enmime's Inlines, Attachments and OtherParts, each once. src is the text
-// enmime parsed.
-func attachments(env *enmime.Envelope, src []byte) []Attachment {
+// enmime parsed. Past lim.Attachments, or once their data does not fit in
+// b, the rest are left out (and noted in p) before they are hashed.
+func attachments(env *enmime.Envelope, src []byte, lim Limits, b *budget, p *problems) []Attachment {
 	if env.Root == nil {
 		return nil
 	}
 	keep := map[*enmime.Part]bool{}
 	body := htmlBodyPart(env.Root)
 	for _, list := range [][]*enmime.Part{env.Inlines, env.Attachments, env.OtherParts} {
-		for _, p := range list {
-			keep[p] = p != body && !isTextBody(p)
+		for _, part := range list {
+			keep[part] = part != body && !isTextBody(part)
 		}
 	}
-	parts := env.Root.DepthMatchAll(func(p *enmime.Part) bool { return keep[p] })
+	parts := env.Root.DepthMatchAll(func(part *enmime.Part) bool { return keep[part] })
+	if len(parts) > lim.Attachments {
+		p.add("%s", attachmentsNote(lim.Attachments, fmt.Sprint(len(parts))))
+		parts = parts[:lim.Attachments]
+	}
 	original := originalBytes(src, env.Root, parts)
 	out := make([]Attachment, 0, len(parts))
-	for i, p := range parts {
-		data, ok := original[p]
+	for i, part := range parts {
+		data, ok := original[part]
 		if !ok {
-			data = p.Content
+			data = part.Content
 		}
-		out = append(out, newAttachment(p, data, i+1))
+		if b.take(len(data)) {
+			out = append(out, newAttachment(part, data, i+1))
+		}
 	}
 	return out
+}
+
+// attachmentsNote is the ParseError line of a message with more than
+// limit attachments; count is its figure.
+func attachmentsNote(limit int, count string) string {
+	return overLimit("FETCHER_MAX_ATTACHMENTS", int64(limit), "the message has "+count+" attachments",
+		fmt.Sprintf("only the first %d were kept", limit))
 }
 
 // htmlBodyPart is the part enmime took BodyHTML from.

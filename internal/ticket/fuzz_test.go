@@ -62,3 +62,34 @@ func FuzzParse(f *testing.F) {
 		_ = ThreadSubject(m.Subject)
 	})
 }
+
+// FuzzParseWithLimits runs Parse's checks under limits small enough for
+// fuzzed input to pass every one, and checks that what is kept stays
+// within them.
+func FuzzParseWithLimits(f *testing.F) {
+	files, err := os.ReadDir("testdata")
+	require.NoError(f, err)
+	for _, e := range files {
+		if strings.HasSuffix(e.Name(), ".eml") {
+			raw, err := os.ReadFile("testdata/" + e.Name())
+			require.NoError(f, err)
+			f.Add(raw)
+		}
+	}
+	f.Add([]byte(withAttachments(3)))
+	f.Add([]byte(withDepth(4)))
+	f.Add(withWinmail(tnefWithFiles(3)))
+	lim := Limits{HeaderBytes: 512, HeaderFields: 12, MIMEDepth: 3, MIMEParts: 6, Attachments: 2, DecodedBytes: 256}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m := ParseWith(raw, lim)
+		require.Equal(t, int64(len(raw)), m.Size)
+		require.NotEmpty(t, m.MessageID)
+		requireClean(t, m)
+		require.LessOrEqual(t, len(m.Attachments), lim.Attachments)
+		decoded := len(m.BodyHTML)
+		for _, a := range m.Attachments {
+			decoded += len(a.Data)
+		}
+		require.LessOrEqual(t, int64(decoded), lim.DecodedBytes, "HTML body and attachments")
+	})
+}

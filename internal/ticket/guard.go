@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,26 +10,12 @@ import (
 	"github.com/jhillyerd/enmime/v2"
 )
 
-const (
-	// maxMIMEDepth caps multipart nesting. enmime's time doubles with each
-	// level (about 0.5 s at 20), so a 2 KB message nested 40 deep would
-	// never finish. Real mail nests 3 to 6 deep.
-	maxMIMEDepth = 12
-	// maxMIMEParts caps delimiter lines. enmime joins text parts with
-	// repeated string concatenation, quadratic in their number: 90,000
-	// parts took 20 s. Real mail has a few dozen at most.
-	maxMIMEParts = 500
-)
-
 // boundaryParam finds boundary parameters, quoted or not.
 var boundaryParam = regexp.MustCompile(`(?i)boundary\s*=\s*(?:"([^"\r\n]*)"|([^\s;"]+))`)
 
-// readEnvelope parses raw with enmime unless its MIME structure is too deep
-// or has too many parts to parse in reasonable time.
+// readEnvelope parses raw with enmime. The caller checks its shape first
+// (checkShape).
 func readEnvelope(raw []byte) (*enmime.Envelope, error) {
-	if err := checkShape(raw); err != nil {
-		return nil, err
-	}
 	root, err := parser.ReadParts(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("read mime: %w", err)
@@ -41,23 +28,34 @@ func readEnvelope(raw []byte) (*enmime.Envelope, error) {
 	return env, nil
 }
 
-// checkShape refuses a MIME structure too deep or with too many parts. A
-// message with too few delimiter lines to pass either limit skips
-// mimeShape's regexp scan of the whole message.
-func checkShape(raw []byte) error {
-	if delimiterLines(raw) <= maxMIMEDepth {
+// checkShape refuses a MIME structure nested deeper than lim.MIMEDepth or
+// with more than lim.MIMEParts parts, which enmime would take too long to
+// parse (see DefaultMIMEDepth). A message with too few delimiter lines to
+// pass either limit skips mimeShape's regexp scan of the whole message.
+func checkShape(raw []byte, lim Limits) error {
+	fewest := min(lim.MIMEDepth, lim.MIMEParts)
+	if delimiterLines(raw, fewest) <= fewest {
 		return nil
 	}
-	if depth, parts := mimeShape(raw); depth > maxMIMEDepth || parts > maxMIMEParts {
-		return fmt.Errorf("mime structure too complex (nesting %d, parts %d)", depth, parts)
+	const outcome = "the body is kept as plain text"
+	depth, parts := mimeShape(raw, lim.MIMEDepth)
+	switch {
+	case depth > lim.MIMEDepth:
+		return errors.New(overLimit("FETCHER_MAX_MIME_DEPTH", int64(lim.MIMEDepth),
+			fmt.Sprintf("MIME parts nest at least %d deep", depth), outcome))
+	case parts > lim.MIMEParts:
+		return errors.New(overLimit("FETCHER_MAX_MIME_PARTS", int64(lim.MIMEParts),
+			fmt.Sprintf("the message has %d MIME parts", parts), outcome))
 	}
 	return nil
 }
 
-// mimeShape estimates the multipart nesting depth and the number of parts
-// from the delimiter lines of declared boundaries, without parsing. It stops
-// counting once either limit is passed.
-func mimeShape(raw []byte) (depth, parts int) {
+// mimeShape estimates the multipart nesting depth and the number of body
+// parts from the delimiter lines of declared boundaries, without parsing:
+// each delimiter line but a closing one opens a part. It stops once the
+// depth passes maxDepth, as tracking deeper nesting costs more with each
+// level; the part count is then a lower bound.
+func mimeShape(raw []byte, maxDepth int) (depth, parts int) {
 	declared := declaredBoundaries(raw)
 	if len(declared) == 0 {
 		return 0, 0
@@ -68,7 +66,9 @@ func mimeShape(raw []byte) (depth, parts int) {
 		if !ok {
 			continue
 		}
-		parts++
+		if !closing {
+			parts++
+		}
 		if i := slices.Index(open, b); i >= 0 {
 			open = open[:i+1] // back in an outer part: inner ones ended
 		} else {
@@ -78,7 +78,7 @@ func mimeShape(raw []byte) (depth, parts int) {
 			open = open[:len(open)-1]
 		}
 		depth = max(depth, len(open))
-		if depth > maxMIMEDepth || parts > maxMIMEParts {
+		if depth > maxDepth {
 			return depth, parts
 		}
 	}
@@ -86,13 +86,13 @@ func mimeShape(raw []byte) (depth, parts int) {
 }
 
 // delimiterLines counts the lines that start with "--", an upper bound of
-// the delimiter lines, stopping past maxMIMEDepth.
-func delimiterLines(raw []byte) int {
+// the delimiter lines, stopping past most.
+func delimiterLines(raw []byte, most int) int {
 	n := 0
 	if bytes.HasPrefix(raw, []byte("--")) {
 		n++
 	}
-	for rest := raw; n <= maxMIMEDepth; {
+	for rest := raw; n <= most; {
 		i := bytes.Index(rest, []byte("\n--"))
 		if i < 0 {
 			break
@@ -132,4 +132,57 @@ func delimiter(line []byte, declared map[string]bool) (b string, closing, ok boo
 		return string(inner), true, true
 	}
 	return "", false, false
+}
+
+// withoutBreak moves offset i back over the line break before it, which
+// belongs to a delimiter line that starts at i (RFC 2046 section 5.1.1).
+func withoutBreak(raw []byte, i int) int {
+	if i > 0 && raw[i-1] == '\n' {
+		i--
+	}
+	if i > 0 && raw[i-1] == '\r' {
+		i--
+	}
+	return i
+}
+
+// decodedCut estimates, without decoding, what the parts of raw decode to:
+// 3/4 of the lines of a base64 part, the bytes of any other (quoted-
+// printable decodes to less, so the estimate errs high). When the estimate
+// passes limit, cut is the offset where the part that passes it starts
+// (its delimiter line, or the body of a message that is not multipart):
+// parsing raw up to there keeps the parts before it and decodes nothing
+// past the limit. Otherwise cut is -1.
+func decodedCut(raw []byte, limit int64) (total int64, cut int) {
+	declared := declaredBoundaries(raw)
+	cut, start, off := -1, -1, 0
+	inHeader, base64 := true, false
+	for line := range bytes.Lines(raw) {
+		lineStart := off
+		off += len(line)
+		if _, _, ok := delimiter(line, declared); ok {
+			start, inHeader, base64 = withoutBreak(raw, lineStart), true, false
+			continue
+		}
+		if inHeader {
+			switch {
+			case isBlankLine(line):
+				inHeader = false
+				if start < 0 {
+					start = off // the top-level body
+				}
+			case hasFieldName(line, "content-transfer-encoding"):
+				base64 = bytes.Contains(bytes.ToLower(line), []byte("base64"))
+			}
+			continue
+		}
+		n := int64(len(bytes.TrimRight(line, "\r\n")))
+		if base64 {
+			n = n * 3 / 4
+		}
+		if total += n; total > limit && cut < 0 {
+			cut = start
+		}
+	}
+	return total, cut
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -32,14 +33,19 @@ var parser = enmime.NewParser(
 	enmime.MaxStoredPartErrors(maxPartErrors),
 )
 
-// Parse never fails and never panics: a broken message gives a Message with
-// ParseError set and as much as could be decoded (at least Size; headers if
-// readable). Raw is not copied into Message (the caller keeps it).
+// Parse is ParseWith with DefaultLimits.
 func Parse(raw []byte) *Message {
-	m, err := safely(func() (*Message, error) { return parseMIME(raw) })
-	if err != nil {
-		m, _ = safely(func() (*Message, error) { return parseFallback(raw, err), nil })
-	}
+	return ParseWith(raw, Limits{})
+}
+
+// ParseWith never fails and never panics: a broken message gives a Message
+// with ParseError set and as much as could be decoded (at least Size;
+// headers if readable). Raw is not copied into Message (the caller keeps
+// it). The work is bounded by lim, whose zero fields take their defaults:
+// a message past a limit gives what could be read within it, and a
+// ParseError line naming the limit.
+func ParseWith(raw []byte, lim Limits) *Message {
+	m := parse(raw, lim.withDefaults())
 	if m == nil {
 		m = &Message{ParseError: "unreadable message"}
 	}
@@ -47,6 +53,22 @@ func Parse(raw []byte) *Message {
 		m.ParseError = "empty message"
 	}
 	m.finish(raw)
+	return m
+}
+
+// parse reads raw within lim: only the main header fields when the header
+// is past the limits; else the whole message with enmime; else, when
+// enmime gives up or the MIME structure is past the limits, the header and
+// the rest as text. It returns nil when even that panicked.
+func parse(raw []byte, lim Limits) *Message {
+	if note := checkHeader(raw, lim); note != "" {
+		m, _ := safely(func() (*Message, error) { return headerOnly(raw, lim, note), nil })
+		return m
+	}
+	m, err := safely(func() (*Message, error) { return parseMIME(raw, lim) })
+	if err != nil {
+		m, _ = safely(func() (*Message, error) { return parseFallback(raw, err, lim), nil })
+	}
 	return m
 }
 
@@ -60,34 +82,61 @@ func safely(f func() (*Message, error)) (m *Message, err error) {
 	return f()
 }
 
-// parseMIME parses raw with enmime. An error means enmime gave up on the
-// message as a whole.
-func parseMIME(raw []byte) (*Message, error) {
-	env, err := readEnvelope(raw)
-	if err != nil {
+// parseMIME parses raw with enmime. An error means the MIME structure is
+// past lim or enmime gave up on the message as a whole.
+func parseMIME(raw []byte, lim Limits) (*Message, error) {
+	if err := checkShape(raw, lim); err != nil {
 		return nil, err
 	}
 	var p problems
-	src := raw
-	if lostParts(env) {
-		env, src = recoverParts(raw, env, &p)
+	b := newBudget(lim.DecodedBytes)
+	src := withinDecoded(raw, b, &p)
+	env, err := readEnvelope(src)
+	if err != nil {
+		return nil, err
+	}
+	if len(src) < len(raw) {
+		// The parts past the cut were left out on purpose.
+		env.Errors = slices.DeleteFunc(env.Errors, func(e *enmime.Error) bool {
+			return e != nil && e.Name == enmime.ErrorMissingBoundary
+		})
+	} else if lostParts(env) {
+		env, src = recoverParts(raw, env, lim, &p)
 	}
 	h := header{fields: env.Root.Header, hint: textCharset(env.Root)}
 	m := &Message{}
 	fillHeader(m, h, &p)
-	m.BodyText = normalizeNewlines(env.Text)
-	m.BodyHTML = normalizeNewlines(env.HTML)
-	m.Attachments = attachments(env, src)
-	unpackTNEF(m, &p)
+	m.BodyText = b.cut(normalizeNewlines(env.Text))
+	m.BodyHTML = b.cut(normalizeNewlines(env.HTML))
+	m.Attachments = attachments(env, src, lim, b, &p)
+	unpackTNEF(m, lim, b, &p)
+	b.report(&p)
 	returnedMessage(m, env.Root)
 	p.addEnmime(env.Errors)
 	m.ParseError = p.String()
 	return m, nil
 }
 
+// withinDecoded returns raw, or when its parts would decode past the
+// budget, raw up to the part that passes it (see decodedCut), so that
+// enmime never decodes the rest. Only a message larger than the limit
+// can pass it here: transfer encodings never expand.
+func withinDecoded(raw []byte, b *budget, p *problems) []byte {
+	if int64(len(raw)) <= b.limit {
+		return raw
+	}
+	total, cut := decodedCut(raw, b.limit)
+	if cut < 0 {
+		return raw
+	}
+	p.add("%s", decodedNote(b.limit, fmt.Sprintf("its parts decode to about %d bytes", total)))
+	b.reported = true
+	return raw[:cut]
+}
+
 // parseFallback reads the header and takes the rest as plain text, for
-// mail enmime cannot parse at all.
-func parseFallback(raw []byte, cause error) *Message {
+// mail enmime cannot parse at all or whose structure is past the limits.
+func parseFallback(raw []byte, cause error, lim Limits) *Message {
 	var p problems
 	p.add("%v", cause)
 	br := bufio.NewReader(bytes.NewReader(raw))
@@ -99,7 +148,9 @@ func parseFallback(raw []byte, cause error) *Message {
 	h := header{fields: fields, hint: headerCharset(fields)}
 	m := &Message{}
 	fillHeader(m, h, &p)
-	m.BodyText = normalizeNewlines(decodeCharset(string(rest), h.hint))
+	b := newBudget(lim.DecodedBytes)
+	m.BodyText = b.cut(normalizeNewlines(decodeCharset(string(rest), h.hint)))
+	b.report(&p)
 	m.ParseError = p.String()
 	return m
 }

@@ -19,13 +19,16 @@ func lostParts(env *enmime.Envelope) bool {
 // recoverParts parses the message again with the first delimiter line that
 // the body actually uses. When that finds no part either, the raw body
 // becomes BodyText so that nothing is hidden from staff. It returns the
-// envelope and the bytes it was parsed from.
-func recoverParts(raw []byte, env *enmime.Envelope, p *problems) (*enmime.Envelope, []byte) {
+// envelope and the bytes it was parsed from. The structure found with the
+// boundary in use is held to lim like any other.
+func recoverParts(raw []byte, env *enmime.Envelope, lim Limits, p *problems) (*enmime.Envelope, []byte) {
 	declared := env.Root.Boundary
 	head, body := splitMessage(raw)
 	if used := firstDelimiter(body); used != "" {
 		fixed := withBoundary(head, env.Root.ContentType, used, body)
-		if env2, err := readEnvelope(fixed); err == nil && env2.Root.FirstChild != nil {
+		if err := checkShape(fixed, lim); err != nil {
+			p.add("%v", err)
+		} else if env2, err := readEnvelope(fixed); err == nil && env2.Root.FirstChild != nil {
 			p.add("multipart: boundary %q not found, read with %q from the body", declared, used)
 			return env2, fixed
 		}

@@ -3,6 +3,7 @@ package ticket
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -22,38 +23,91 @@ func isTNEF(a Attachment) bool {
 // unpackTNEF replaces each winmail.dat among m's attachments with the files
 // inside it, and fills the bodies from it when the message has none (an
 // Outlook "rich text" mail sent as TNEF alone). A winmail.dat that decodes
-// with problems is kept as it is, beside whatever could be read from it,
-// and the problems go to ParseError.
-func unpackTNEF(m *Message, p *problems) {
+// with problems, or past a limit, is kept as it is, beside whatever could
+// be read from it, and the problems go to ParseError. What it unpacks to
+// is charged to b, and its files count toward lim.Attachments.
+func unpackTNEF(m *Message, lim Limits, b *budget, p *problems) {
 	var out []Attachment
+	overflow := false
 	for _, a := range m.Attachments {
 		if !isTNEF(a) {
 			out = append(out, a)
 			continue
 		}
-		t, err := tnef.Decode(a.Data)
+		// One more than the limit allows, so that passing it shows.
+		allowance := max(lim.Attachments+1-len(out), 1)
+		t, err := decodeTNEF(a.Data, allowance, b, p)
 		if t == nil {
-			p.add("winmail.dat %q: %v", a.Filename, err)
-			out = append(out, a)
-			continue
-		}
-		if err != nil || len(t.Attachments) == 0 && t.BodyText == "" && t.BodyHTML == "" && len(t.BodyRTF) == 0 {
-			// Damaged, or nothing in it we unpack (a meeting request, a
-			// contact card): staff keep the file.
 			if err != nil {
 				p.add("winmail.dat %q: %v", a.Filename, err)
 			}
 			out = append(out, a)
+			continue
 		}
-		fillFromTNEF(m, t)
-		for _, ta := range t.Attachments {
-			if err != nil && len(ta.Data) == 0 {
-				continue // its data was in the damaged part: the name alone would mislead
-			}
-			out = append(out, fromTNEF(ta, len(out)+1))
+		overflow = overflow || errors.Is(err, tnef.ErrTooMany) && len(t.Attachments) >= allowance
+		out = append(out, unpacked(m, a, t, err, len(out), p)...)
+	}
+	if len(out) > lim.Attachments {
+		count := fmt.Sprint(len(out))
+		if overflow {
+			count = fmt.Sprintf("more than %d", lim.Attachments)
 		}
+		p.add("%s", attachmentsNote(lim.Attachments, count))
+		out = out[:lim.Attachments]
 	}
 	m.Attachments = out
+}
+
+// unpacked returns what replaces winmail.dat a, decoded as t with err, in
+// a message that has n attachments before it: its files, and a itself
+// when it is damaged or holds nothing unpacked.
+func unpacked(m *Message, a Attachment, t *tnef.Message, err error, n int, p *problems) []Attachment {
+	var out []Attachment
+	if err != nil || len(t.Attachments) == 0 && t.BodyText == "" && t.BodyHTML == "" && len(t.BodyRTF) == 0 {
+		// Damaged, or nothing in it we unpack (a meeting request, a
+		// contact card): staff keep the file.
+		if err != nil {
+			p.add("winmail.dat %q: %v", a.Filename, err)
+		}
+		out = append(out, a)
+	}
+	fillFromTNEF(m, t)
+	for _, ta := range t.Attachments {
+		if err != nil && len(ta.Data) == 0 {
+			continue // its data was in the damaged part: the name alone would mislead
+		}
+		out = append(out, fromTNEF(ta, n+len(out)+1))
+	}
+	return out
+}
+
+// decodeTNEF decodes a winmail.dat with at most attachments files and the
+// decoded bytes left in b, and charges its output to b. It returns nil and
+// no error, without decoding, when nothing is left.
+func decodeTNEF(data []byte, attachments int, b *budget, p *problems) (*tnef.Message, error) {
+	if b.over || b.left == 0 {
+		b.over, b.partial = true, true
+		b.report(p)
+		return nil, nil
+	}
+	t, err := tnef.DecodeWith(data, tnef.Limits{Attachments: attachments, DecodedBytes: b.left})
+	if t != nil {
+		b.take(tnefSize(t))
+	}
+	if errors.Is(err, tnef.ErrTooLarge) {
+		b.over, b.partial = true, true
+		b.report(p)
+	}
+	return t, err
+}
+
+// tnefSize is the bytes t decoded to.
+func tnefSize(t *tnef.Message) int {
+	n := len(t.BodyText) + len(t.BodyHTML) + len(t.BodyRTF)
+	for _, a := range t.Attachments {
+		n += len(a.Data)
+	}
+	return n
 }
 
 // fillFromTNEF sets the bodies the MIME message lacked: Outlook usually

@@ -14,7 +14,7 @@ func TestEmptyWinmailIsKept(t *testing.T) {
 		Data: []byte{0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00}, // signature and key only
 	}}}
 	var p problems
-	unpackTNEF(m, &p)
+	unpackTNEF(m, DefaultLimits(), newBudget(DefaultDecodedBytes), &p)
 	require.Len(t, m.Attachments, 1)
 	require.Equal(t, "winmail.dat", m.Attachments[0].Filename)
 	require.Empty(t, p.String())

@@ -57,7 +57,7 @@ func FuzzRTFText(f *testing.F) {
 				t.Fatalf("invalid UTF-8: %q", s)
 			}
 		}
-		out, _ := decompressRTF(data)
+		out, _ := decompressRTF(data, maxRTFSize)
 		if len(out) > 9*len(data)+dictSize {
 			t.Fatalf("%d bytes from %d", len(out), len(data))
 		}

@@ -21,7 +21,8 @@ const (
 
 // maxRTFSize caps a decompressed body. A reference token of 2 bytes expands
 // to at most 17 bytes, so the output is naturally bounded by about 9x the
-// input; this cap keeps even that sane for large hostile input.
+// input; this cap keeps even that sane for large hostile input. The caller
+// may set a lower one (Limits.DecodedBytes).
 const maxRTFSize = 64 << 20
 
 // rtfPrebuf is the initial dictionary content of MS-OXRTFCP 2.1.3.1
@@ -41,10 +42,11 @@ func rtfCRC(data []byte) uint32 {
 	return ^crc32.Update(^uint32(0), crcTable, data)
 }
 
-// decompressRTF decodes a PR_RTF_COMPRESSED value (MS-OXRTFCP 2.1.3.1). It
-// returns as much RTF as it could decode and an error for a bad header,
-// truncated data or a CRC mismatch.
-func decompressRTF(data []byte) ([]byte, error) {
+// decompressRTF decodes a PR_RTF_COMPRESSED value (MS-OXRTFCP 2.1.3.1) to
+// at most limit bytes. It returns as much RTF as it could decode and an
+// error for a bad header, truncated data, a CRC mismatch, or output past
+// limit (wrapping ErrTooLarge).
+func decompressRTF(data []byte, limit int) ([]byte, error) {
 	if len(data) < rtfHeaderSize {
 		return nil, fmt.Errorf("compressed RTF header: %d bytes: %w", len(data), ErrTruncated)
 	}
@@ -66,9 +68,9 @@ func decompressRTF(data []byte) ([]byte, error) {
 
 	switch compType {
 	case compMELA:
-		return storedRTF(body, rawSize, sizeErr)
+		return storedRTF(body, rawSize, limit, sizeErr)
 	case compLZFu:
-		out, err := lzfuDecompress(body, rawSize)
+		out, err := lzfuDecompress(body, rawSize, limit)
 		if err != nil {
 			return out, err
 		}
@@ -84,8 +86,12 @@ func decompressRTF(data []byte) ([]byte, error) {
 }
 
 // storedRTF returns the body of an uncompressed ("MELA") stream, whose
-// length is rawSize (MS-OXRTFCP 2.1.3.1; its CRC is always 0).
-func storedRTF(body []byte, rawSize uint32, sizeErr error) ([]byte, error) {
+// length is rawSize (MS-OXRTFCP 2.1.3.1; its CRC is always 0), cut to
+// limit.
+func storedRTF(body []byte, rawSize uint32, limit int, sizeErr error) ([]byte, error) {
+	if min(int64(rawSize), int64(len(body))) > int64(limit) {
+		return append([]byte(nil), body[:limit]...), tooLargeRTF(limit)
+	}
 	if int64(rawSize) > int64(len(body)) {
 		out := append([]byte(nil), body...)
 		return out, fmt.Errorf("uncompressed RTF: %d bytes declared, %d present: %w", rawSize, len(body), ErrTruncated)
@@ -99,13 +105,14 @@ func storedRTF(body []byte, rawSize uint32, sizeErr error) ([]byte, error) {
 // 12-bit offset and a 4-bit length-2. A reference to the current write
 // position ends the stream. Running out of input also ends it: some writers
 // omit the end marker, and the caller's CRC check catches real damage.
-// Output beyond maxRTFSize is cut off and reported.
-func lzfuDecompress(body []byte, rawSize uint32) ([]byte, error) {
+// Output beyond limit is cut off and reported: the check comes before each
+// token is written, so a hostile body never allocates past it.
+func lzfuDecompress(body []byte, rawSize uint32, limit int) ([]byte, error) {
 	var dict [dictSize]byte
 	copy(dict[:], rtfPrebuf)
 	write := len(rtfPrebuf)
 
-	limit := min(maxRTFSize, 9*len(body)+dictSize)
+	limit = min(limit, 9*len(body)+dictSize)
 	out := make([]byte, 0, min(int(min(rawSize, maxRTFSize)), limit))
 	emit := func(b byte) {
 		out = append(out, b)
@@ -117,6 +124,9 @@ func lzfuDecompress(body []byte, rawSize uint32) ([]byte, error) {
 		in++
 		for bit := 0; bit < 8 && in < len(body); bit++ {
 			if control&(1<<bit) == 0 {
+				if len(out) >= limit {
+					return out, tooLargeRTF(limit)
+				}
 				emit(body[in])
 				in++
 				continue
@@ -131,7 +141,7 @@ func lzfuDecompress(body []byte, rawSize uint32) ([]byte, error) {
 				return out, nil
 			}
 			if len(out)+length > limit {
-				return out, fmt.Errorf("decompressed RTF exceeds %d bytes", limit)
+				return out, tooLargeRTF(limit)
 			}
 			// Copy byte by byte: the source may overlap the bytes being
 			// written, which is how runs are encoded.
@@ -141,4 +151,8 @@ func lzfuDecompress(body []byte, rawSize uint32) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+func tooLargeRTF(limit int) error {
+	return fmt.Errorf("decompressed RTF exceeds %d bytes: %w", limit, ErrTooLarge)
 }

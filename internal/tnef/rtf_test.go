@@ -28,7 +28,7 @@ var specExample = []byte{
 const specExampleRTF = "{\\rtf1\\ansi\\ansicpg1252\\pard hello world}\r\n"
 
 func TestDecompressSpecExample(t *testing.T) {
-	out, err := decompressRTF(specExample)
+	out, err := decompressRTF(specExample, maxRTFSize)
 	require.NoError(t, err, "the CRC in the example must match")
 	assert.Equal(t, specExampleRTF, string(out))
 }
@@ -63,7 +63,7 @@ func TestRTFCompressionRoundTrip(t *testing.T) {
 	for name, raw := range tests {
 		t.Run(name, func(t *testing.T) {
 			comp, stats := compressRTF(raw)
-			out, err := decompressRTF(comp)
+			out, err := decompressRTF(comp, maxRTFSize)
 			require.NoError(t, err)
 			assert.Equal(t, raw, out)
 			if len(raw) > 100 && name != "random" {
@@ -94,7 +94,7 @@ func TestDecompressRTFErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := decompressRTF(tt.data)
+			out, err := decompressRTF(tt.data, maxRTFSize)
 			require.ErrorIs(t, err, tt.wantErr)
 			assert.True(t, strings.HasPrefix(string(out), tt.want), "got %q", out)
 		})
@@ -102,12 +102,12 @@ func TestDecompressRTFErrors(t *testing.T) {
 
 	unknown := bytes.Clone(good)
 	copy(unknown[8:], "XXXX")
-	_, err := decompressRTF(unknown)
+	_, err := decompressRTF(unknown, maxRTFSize)
 	require.ErrorContains(t, err, "unknown compressed RTF type")
 
 	small := bytes.Clone(good)
 	copy(small, le32(3))
-	_, err = decompressRTF(small)
+	_, err = decompressRTF(small, maxRTFSize)
 	assert.ErrorContains(t, err, "smaller than its header")
 }
 
@@ -118,7 +118,7 @@ func TestDecompressRTFBounded(t *testing.T) {
 	data := append(append(append(le32(uint32(len(body)+12)), le32(0xFFFFFFFF)...), le32(compLZFu)...), le32(rtfCRC(body))...)
 	data = append(data, body...)
 	start := time.Now()
-	out, err := decompressRTF(data)
+	out, err := decompressRTF(data, maxRTFSize)
 	require.NoError(t, err)
 	assert.LessOrEqual(t, len(out), 9*len(body)+dictSize)
 	assert.Less(t, time.Since(start), 5*time.Second)

@@ -30,7 +30,25 @@ var (
 	ErrCRC = errors.New("compressed RTF CRC mismatch")
 	// ErrTooMany means a limit on attachments or errors was reached.
 	ErrTooMany = errors.New("too many items")
+	// ErrTooLarge means the decoded content reached Limits.DecodedBytes
+	// (or the built-in cap of a decompressed RTF body); what lies beyond
+	// was not decoded.
+	ErrTooLarge = errors.New("decoded size limit reached")
 )
+
+// Limits bounds what DecodeWith makes of one stream, on top of the
+// built-in bounds (every allocation within the input's size, RTF within
+// 64 MiB, at most 1,000 attachments). A zero field adds no bound.
+type Limits struct {
+	// Attachments is the most attachments returned; past it the rest are
+	// skipped and the error wraps ErrTooMany.
+	Attachments int
+	// DecodedBytes is the most bytes of content returned: bodies,
+	// decompressed RTF and attachment data together. Compressed RTF
+	// expands up to 9 times, so this is checked while it decompresses;
+	// past it the rest is not decoded and the error wraps ErrTooLarge.
+	DecodedBytes int64
+}
 
 // Message is the decoded content of a TNEF stream. All strings are UTF-8.
 //
@@ -107,12 +125,24 @@ var iidIMessage = []byte{0x07, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0
 // together with an error describing each problem (wrapping ErrTruncated,
 // ErrChecksum, ErrCRC or ErrTooMany where they apply).
 func Decode(data []byte) (*Message, error) {
+	return DecodeWith(data, Limits{})
+}
+
+// DecodeWith is Decode within lim: content past a limit is left out and
+// the error says which limit was reached.
+func DecodeWith(data []byte, lim Limits) (*Message, error) {
 	r := &reader{buf: data}
 	sig, err := r.u32()
 	if err != nil || sig != signature {
 		return nil, fmt.Errorf("tnef: %w", ErrSignature)
 	}
-	d := &decoder{}
+	d := &decoder{maxAttachments: maxAttachments, left: -1}
+	if lim.Attachments > 0 {
+		d.maxAttachments = min(lim.Attachments, maxAttachments)
+	}
+	if lim.DecodedBytes > 0 {
+		d.limit, d.left = lim.DecodedBytes, lim.DecodedBytes
+	}
 	if _, err := r.u16(); err != nil { // legacy key, unused
 		d.fail(fmt.Errorf("legacy key: %w", err))
 	}
@@ -132,6 +162,12 @@ type decoder struct {
 	atts     []*rawAttachment
 	cur      *rawAttachment
 	overflow bool // maxAttachments reached: ignore further attachments
+
+	maxAttachments int
+	limit          int64 // Limits.DecodedBytes, 0 for none
+	left           int64 // decoded bytes still allowed; -1 for no limit
+	full           bool  // the limit was reached: decode nothing more
+	sizeErr        error // why, kept apart so maxErrors cannot drop it
 
 	errs    []error
 	dropped int
@@ -156,14 +192,49 @@ func (d *decoder) fail(err error) {
 }
 
 func (d *decoder) err() error {
-	if len(d.errs) == 0 {
-		return nil
-	}
 	errs := d.errs
 	if d.dropped > 0 {
 		errs = append(errs, fmt.Errorf("%d more errors: %w", d.dropped, ErrTooMany))
 	}
+	if d.sizeErr != nil {
+		errs = append(errs, d.sizeErr)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
 	return fmt.Errorf("tnef: %w", errors.Join(errs...))
+}
+
+// take reserves n bytes of decoded content. Once the limit is reached it
+// reports false, for that content and everything after it, so the output
+// is a prefix of the stream's content rather than a selection.
+func (d *decoder) take(n int) bool {
+	if d.left < 0 {
+		return true
+	}
+	if !d.full && int64(n) <= d.left {
+		d.left -= int64(n)
+		return true
+	}
+	d.tooLarge(fmt.Errorf("content exceeds the limit of %d decoded bytes: %w", d.limit, ErrTooLarge))
+	return false
+}
+
+// tooLarge records the first overrun of the decoded size limit and stops
+// further decoding.
+func (d *decoder) tooLarge(err error) {
+	if d.sizeErr == nil {
+		d.sizeErr = err
+	}
+	d.full = true
+}
+
+// keep returns s when it fits in the bytes left, else "".
+func (d *decoder) keep(s string) string {
+	if d.take(len(s)) {
+		return s
+	}
+	return ""
 }
 
 // readAttribute reads one attribute (MS-OXTNEF 2.1.3.1): level byte, id,
@@ -264,9 +335,9 @@ func (d *decoder) handleAttachment(id uint32, data []byte) {
 }
 
 func (d *decoder) newAttachment() {
-	if len(d.atts) >= maxAttachments {
+	if len(d.atts) >= d.maxAttachments {
 		if !d.overflow {
-			d.fail(fmt.Errorf("more than %d attachments: %w", maxAttachments, ErrTooMany))
+			d.fail(fmt.Errorf("more than %d attachments: %w", d.maxAttachments, ErrTooMany))
 		}
 		d.overflow, d.cur = true, nil
 		return
@@ -301,7 +372,9 @@ func (d *decoder) htmlCodePage() int {
 	return d.stringCodePage()
 }
 
-// message builds the Message from the collected attributes.
+// message builds the Message from the collected attributes, within the
+// decoded size limit: text body, RTF, HTML body, then attachments in stream
+// order, each kept only while it fits.
 func (d *decoder) message() *Message {
 	cp := d.stringCodePage()
 	m := &Message{}
@@ -315,24 +388,48 @@ func (d *decoder) message() *Message {
 	} else {
 		m.BodyText = trimNUL(decode8(d.body, cp))
 	}
-	if rtf, ok := d.props.binary(propRTFCompressed); ok {
-		out, err := decompressRTF(rtf)
-		if err != nil {
-			d.fail(fmt.Errorf("PR_RTF_COMPRESSED: %w", err))
-		}
-		if len(out) > 0 {
-			m.BodyRTF = out
-		}
-	}
+	m.BodyText = d.keep(m.BodyText)
+	m.BodyRTF = d.rtf()
 	if s, ok := d.props.text(propBodyHTML, d.htmlCodePage()); ok {
 		m.BodyHTML = s
 	} else if isEncapsulatedHTML(m.BodyRTF) {
 		m.BodyHTML = rtfHTML(m.BodyRTF)
 	}
+	m.BodyHTML = d.keep(m.BodyHTML)
 	for _, a := range d.atts {
+		// Checked before attachment copies the data.
+		if data, _ := a.payload(); !d.take(len(data)) {
+			break
+		}
 		m.Attachments = append(m.Attachments, a.attachment(cp))
 	}
 	return m
+}
+
+// rtf decompresses PR_RTF_COMPRESSED, at most to the decoded bytes left:
+// decompression stops there instead of expanding a hostile body first.
+// What decoded before a problem is returned; nil when nothing did.
+func (d *decoder) rtf() []byte {
+	rtf, ok := d.props.binary(propRTFCompressed)
+	if !ok || d.full {
+		return nil
+	}
+	limit := maxRTFSize
+	if d.left >= 0 && d.left < maxRTFSize {
+		limit = int(d.left)
+	}
+	out, err := decompressRTF(rtf, limit)
+	switch {
+	case errors.Is(err, ErrTooLarge) && limit < maxRTFSize:
+		d.tooLarge(fmt.Errorf("PR_RTF_COMPRESSED: %w", err))
+	case err != nil:
+		d.fail(fmt.Errorf("PR_RTF_COMPRESSED: %w", err))
+	}
+	d.take(len(out)) // fits: limit was at most what was left
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // attachment converts the collected attributes of one attachment.
