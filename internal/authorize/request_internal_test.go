@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -111,7 +110,7 @@ func TestAnswer(t *testing.T) {
 	}
 	_, err := r.answer(url.Values{"error": {"access_denied"}, "state": {r.state}})
 	var ae *AnswerError
-	require.True(t, errors.As(err, &ae))
+	require.ErrorAs(t, err, &ae)
 }
 
 // TestRedeemSendsTheVerifier: the code exchange carries this request's

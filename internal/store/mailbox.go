@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -270,7 +271,7 @@ type Failure struct {
 func (s *Mailboxes) RecordFailure(ctx context.Context, id int64, f Failure) error {
 	now := s.db.now()
 	return s.update(ctx, id, map[string]any{
-		"status": f.Status, "last_error": f.Message, "last_error_at": now, "updated_at": now,
+		"status": f.Status, "last_error": cleanText(f.Message), "last_error_at": now, "updated_at": now,
 		"consecutive_failures": gorm.Expr("consecutive_failures + 1"),
 		"next_attempt_at":      nullTime(f.NextAttempt), "reauth_fingerprint": nullString(f.Fingerprint),
 	})
@@ -279,7 +280,16 @@ func (s *Mailboxes) RecordFailure(ctx context.Context, id int64, f Failure) erro
 // SetWarning stores (or, with "", clears) the mailbox's warning: something
 // to act on before it breaks.
 func (s *Mailboxes) SetWarning(ctx context.Context, id int64, warning string) error {
-	return s.update(ctx, id, map[string]any{"warning": nullString(warning)})
+	return s.update(ctx, id, map[string]any{"warning": nullString(cleanText(warning))})
+}
+
+// cleanText makes a message fit a text column: an error may quote a
+// server's reply, and a hostile or broken server can put a NUL byte or
+// invalid UTF-8 in it, which Postgres refuses in text. Refusing it would
+// lose the very failure being recorded.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
 func nullString(s string) any {

@@ -58,7 +58,7 @@ func (s *Runs) Finish(ctx context.Context, r *Run) error {
 	r.FinishedAt = &now
 	var errText any // NULL, not '', when the run succeeded
 	if r.Error != "" {
-		errText = r.Error
+		errText = cleanText(r.Error)
 	}
 	err := s.db.gorm.WithContext(ctx).Model(&Run{}).Where("id = ?", r.ID).Updates(map[string]any{
 		"finished_at": now, "messages_fetched": r.MessagesFetched, "tickets_created": r.TicketsCreated,

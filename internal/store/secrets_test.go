@@ -284,3 +284,25 @@ func TestResealKeepsATokenRotatedMeanwhile(t *testing.T) {
 		require.Equal(t, "Rotated-3", got.RefreshToken)
 	})
 }
+
+// TestFailureTextFromAHostileServer: an error quoting a server's reply may
+// hold NUL bytes and invalid UTF-8, which Postgres refuses in text; the
+// failure must be recorded all the same.
+func TestFailureTextFromAHostileServer(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := secretMailbox("hostile")
+		require.NoError(t, db.Mailboxes().Create(ctx, &mb))
+		msg := "server said -ERR \x00bad\xff\xfe reply"
+		require.NoError(t, db.Mailboxes().RecordFailure(ctx, mb.ID, store.Failure{Status: store.StatusFailing, Message: msg}))
+		require.NoError(t, db.Mailboxes().SetWarning(ctx, mb.ID, msg))
+		run, err := db.Runs().Start(ctx, mb.ID, "w")
+		require.NoError(t, err)
+		run.Error = msg
+		require.NoError(t, db.Runs().Finish(ctx, run))
+		got, err := db.Mailboxes().Get(ctx, mb.ID)
+		require.NoError(t, err)
+		require.Equal(t, "server said -ERR \uFFFDbad\uFFFD reply", got.LastError)
+	})
+}
