@@ -16,9 +16,10 @@ const secretsUsage = `Usage:
                            values under a key in FETCHER_SECRET_KEY_OLD and plain
                            values written by SQL alike
 
-Rotation: give every worker the new key as FETCHER_SECRET_KEY and the old
-one as FETCHER_SECRET_KEY_OLD, run "fetcher secrets rotate", then remove
-FETCHER_SECRET_KEY_OLD. See docs/security.md.
+Rotation (docs/security.md): give every worker the new key as
+FETCHER_SECRET_KEY_OLD first; then swap, new key as FETCHER_SECRET_KEY and
+the old one as FETCHER_SECRET_KEY_OLD; run "fetcher secrets rotate"; then
+remove FETCHER_SECRET_KEY_OLD.
 `
 
 func (m *Main) secretsCmd(ctx context.Context, args []string) error {

@@ -177,3 +177,36 @@ func TestSecretsUsage(t *testing.T) {
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, `unknown secrets command "shred"`)
 }
+
+// TestAuthorizeRepairsAnUndecryptableToken: a refresh token that cannot
+// be decrypted (copied from another row, or sealed under a lost key) is
+// what `fetcher authorize` replaces, so it must not stop the sign-in.
+func TestAuthorizeRepairsAnUndecryptableToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	env, tokens, imapSrv := servers(t, db)
+	env["FETCHER_SECRET_KEY"] = genkey(t)
+	addReauthMailbox(t, db, supportInbox, "refresh_token", "http://127.0.0.1/testApp/", tokens, imapSrv)
+	imapSrv.AddUser(supportUser, "")
+	keys, err := secret.NewKeyring(mustKey(t, env["FETCHER_SECRET_KEY"]))
+	require.NoError(t, err)
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET refresh_token = ?, access_token = ? WHERE name = ?",
+		"enc:v1:"+keys.PrimaryID()+":AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"enc:v1:"+keys.PrimaryID()+":AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", supportInbox))
+
+	r := runMain(t, ctx, env, "run", "--once")
+	require.Equal(t, exitFailed, r.code)
+	var lastError string
+	require.NoError(t, db.QueryRow(ctx, "SELECT last_error FROM mailboxes WHERE name = ?", []any{supportInbox}, &lastError))
+	require.Contains(t, lastError, "refresh_token cannot be decrypted")
+	require.Contains(t, lastError, "fetcher authorize")
+
+	run := startMain(t, env, nil, "authorize", supportInbox, "--timeout", "30s")
+	status, page := browse(t, browserConsent(t, run.printed(t, authorizeAddress)[0]).String())
+	require.Equal(t, 200, status, page)
+	require.Equal(t, exitOK, run.wait(t), run.errOut.String())
+
+	r = runMain(t, ctx, env, "run", "--once")
+	require.Equal(t, exitOK, r.code, r.stderr)
+}

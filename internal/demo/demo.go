@@ -20,6 +20,7 @@ import (
 	"github.com/fetcherhq/fetcher/internal/mailbox"
 	"github.com/fetcherhq/fetcher/internal/mailbox/mailboxtest"
 	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
+	"github.com/fetcherhq/fetcher/internal/secret"
 	"github.com/fetcherhq/fetcher/internal/store"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	KeepDB bool
 	Out    io.Writer
 	Logger *slog.Logger
+	// Keyring encrypts the secrets the demo stores; nil stores them in
+	// plain text.
+	Keyring *secret.Keyring
 }
 
 type env struct {
@@ -81,6 +85,7 @@ func (e *env) start(ctx context.Context) (func(), error) {
 		return cleanup, err
 	}
 	closers = append(closers, func() { _ = e.db.Close() })
+	e.db.SetKeyring(e.opts.Keyring)
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return cleanup, err
 	}

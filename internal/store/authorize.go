@@ -30,7 +30,9 @@ func (s *Mailboxes) StoreAuthorization(ctx context.Context, id int64, t oauth.To
 		return fmt.Errorf("store tokens of mailbox %d: %w", id, errEmptyRefreshToken)
 	}
 	return s.db.tx(ctx, func(tx *gorm.DB) error {
-		if _, err := s.lockTokens(tx, id); err != nil {
+		// The row is locked without opening the tokens it replaces: a sign-in
+		// is how a mailbox whose tokens cannot be decrypted is repaired.
+		if err := s.lockRow(tx, id); err != nil {
 			return err
 		}
 		now := s.db.now()

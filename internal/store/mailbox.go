@@ -130,6 +130,8 @@ func (s *Mailboxes) ListEnabled(ctx context.Context) ([]Mailbox, []BadRow, error
 			continue // deleted meanwhile
 		case err != nil && ctx.Err() != nil:
 			return nil, nil, err
+		case err != nil && errors.As(err, new(*SecretError)) && !m.Enabled:
+			continue // a disabled mailbox's secrets are nobody's concern yet
 		case err != nil:
 			bad = append(bad, BadRow{ID: id, Err: err})
 		case m.Enabled:
@@ -176,24 +178,21 @@ func (s *Mailboxes) GetByName(ctx context.Context, name string) (Mailbox, error)
 
 // open decrypts m's secrets. Values an admin wrote in plain text, or that
 // an old key sealed, are sealed under the current key in place: the first
-// read after an admin's INSERT is what encrypts it.
+// read after an admin's INSERT is what encrypts it. A column that cannot
+// be decrypted is left empty and reported; the others are opened (and
+// sealed) all the same.
 func (s *Mailboxes) open(ctx context.Context, m *Mailbox) error {
 	stale, err := s.db.openSecrets(m)
-	if err != nil {
-		clearSecrets(m)
-		return err
+	if len(stale) > 0 {
+		// Best effort: the plain values are usable either way, and a failed
+		// write is tried again at the next read (fetcher secrets rotate
+		// reports what is left).
+		_ = s.db.tx(ctx, func(tx *gorm.DB) error {
+			_, err := s.db.reseal(tx, m.ID, stale)
+			return err
+		})
 	}
-	if len(stale) == 0 {
-		return nil
-	}
-	// Best effort: the plain values are usable either way, and a failed
-	// write is tried again at the next read (fetcher secrets rotate
-	// reports what is left).
-	_ = s.db.tx(ctx, func(tx *gorm.DB) error {
-		_, err := s.db.reseal(tx, m.ID, stale)
-		return err
-	})
-	return nil
+	return err
 }
 
 // Create inserts a mailbox and sets m.ID. Empty text columns with a schema

@@ -75,22 +75,30 @@ type staleValue struct {
 }
 
 // openSecrets replaces m's stored secrets by their plain text and returns
-// the ones that should be sealed again.
+// the ones that should be sealed again. Each column is opened on its own:
+// one that cannot be opened is left empty and reported (the first such
+// error is returned), while the others are still opened and, if stale,
+// sealed, so one damaged value does not keep its neighbours in plain text.
+// An access token that cannot be opened is only a cache: it is dropped
+// without an error, and the next refresh replaces it.
 func (db *DB) openSecrets(m *Mailbox) ([]staleValue, error) {
 	var stale []staleValue
+	var first error
 	for _, c := range secretColumns {
 		p := c.field(m)
 		stored := *p
 		plain, err := db.keys.Open(stored, place(c.name, m.ID))
-		if err != nil {
-			return nil, &SecretError{MailboxID: m.ID, Column: c.name, Err: err}
-		}
 		*p = plain
-		if db.keys.Stale(stored) {
+		switch {
+		case err != nil && c.name == "access_token":
+			*p = ""
+		case err != nil && first == nil:
+			first = &SecretError{MailboxID: m.ID, Column: c.name, Err: err}
+		case err == nil && db.keys.Stale(stored):
 			stale = append(stale, staleValue{column: c.name, stored: stored, plain: plain})
 		}
 	}
-	return stale, nil
+	return stale, first
 }
 
 // reseal seals stale values of mailbox id in place. Each UPDATE applies
@@ -191,17 +199,14 @@ func (s *Mailboxes) resealOne(ctx context.Context, id int64) (int, error) {
 	if err := s.db.gorm.WithContext(ctx).Take(&m, id).Error; err != nil {
 		return 0, notFound(err, fmt.Sprintf("mailbox %d", id))
 	}
-	stale, err := s.db.openSecrets(&m)
-	if err != nil {
-		return 0, err
-	}
+	stale, openErr := s.db.openSecrets(&m)
 	var n int
-	err = s.db.tx(ctx, func(tx *gorm.DB) error {
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var rerr error
 		n, rerr = s.db.reseal(tx, id, stale)
 		return rerr
 	})
-	return n, err
+	return n, errors.Join(openErr, err)
 }
 
 // KeyUse counts stored secret values by the key that sealed them; "" is

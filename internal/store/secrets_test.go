@@ -269,22 +269,6 @@ func TestResealReportsRowsItCannotOpen(t *testing.T) {
 	})
 }
 
-func TestResealKeepsATokenRotatedMeanwhile(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		mb := secretMailbox("race")
-		require.NoError(t, db.Mailboxes().Create(ctx, &mb)) // plain
-		// A worker without the key stores a rotated token after the value
-		// was read: sealing the old value in place must not undo it.
-		require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET refresh_token = 'Rotated-3' WHERE id = ?", mb.ID))
-		db.SetKeyring(testKeyring(t, 1))
-		got, err := db.Mailboxes().Get(ctx, mb.ID)
-		require.NoError(t, err)
-		require.Equal(t, "Rotated-3", got.RefreshToken)
-	})
-}
-
 // TestFailureTextFromAHostileServer: an error quoting a server's reply may
 // hold NUL bytes and invalid UTF-8, which Postgres refuses in text; the
 // failure must be recorded all the same.
@@ -304,5 +288,39 @@ func TestFailureTextFromAHostileServer(t *testing.T) {
 		got, err := db.Mailboxes().Get(ctx, mb.ID)
 		require.NoError(t, err)
 		require.Equal(t, "server said -ERR \uFFFDbad\uFFFD reply", got.LastError)
+	})
+}
+
+// TestOneBadColumnLeavesTheOthersWorking: a tampered client secret is
+// reported, while the row's other plain values are still encrypted and a
+// broken access token (a cache) is simply dropped; a disabled mailbox with
+// a broken secret is not reported at all.
+func TestOneBadColumnLeavesTheOthersWorking(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		keys := testKeyring(t, 1)
+		a := secretMailbox("a")
+		require.NoError(t, db.Mailboxes().Create(ctx, &a)) // plain
+		db.SetKeyring(keys)
+		bad := "enc:v1:" + keys.PrimaryID() + ":AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET client_secret = ?, access_token = ? WHERE id = ?", bad, bad, a.ID))
+
+		got, err := db.Mailboxes().Get(ctx, a.ID)
+		var se *store.SecretError
+		require.ErrorAs(t, err, &se)
+		require.Equal(t, "client_secret", se.Column)
+		require.Equal(t, a.RefreshToken, got.RefreshToken, "the other columns are opened")
+		require.Empty(t, got.AccessToken)
+		raw := rawSecrets(t, db, a.ID)
+		for _, col := range []string{"password", "refresh_token", "client_private_key"} {
+			require.True(t, secret.IsSealed(raw[col]), "%s is encrypted despite its neighbour", col)
+		}
+
+		require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET enabled = false WHERE id = ?", a.ID))
+		enabled, badRows, err := db.Mailboxes().ListEnabled(ctx)
+		require.NoError(t, err)
+		require.Empty(t, enabled)
+		require.Empty(t, badRows, "a disabled mailbox is not reported")
 	})
 }

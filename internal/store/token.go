@@ -119,6 +119,19 @@ func (s *Mailboxes) lockTokens(tx *gorm.DB, id int64) (oauth.Token, error) {
 	}, nil
 }
 
+// lockRow takes the row lock that lockTokens takes, reading nothing.
+func (s *Mailboxes) lockRow(tx *gorm.DB, id int64) error {
+	var found int64
+	q := tx.Model(&Mailbox{}).Select("id").Where("id = ?", id)
+	if s.db.dialect == Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Take(&found).Error; err != nil {
+		return notFound(err, fmt.Sprintf("lock mailbox %d", id))
+	}
+	return nil
+}
+
 func (s *Mailboxes) saveTokens(tx *gorm.DB, id int64, t oauth.Token) error {
 	cols := map[string]any{
 		"access_token":            t.AccessToken,
