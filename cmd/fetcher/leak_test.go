@@ -112,7 +112,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	}
 	text := output.String()
 	// The scenarios happened: otherwise the search below proves nothing.
-	for _, want := range []string{`"mailbox":"Good"`, "AADSTS7000215", "AADSTS50173", "mailbox 1: T1 AUTHENTICATE XOAUTH2 [redacted]", "LOGIN", `"ok":true`} {
+	for _, want := range []string{`"mailbox":"Good"`, "AADSTS7000215", "AADSTS50173", "mailbox 1: C: T1 AUTHENTICATE XOAUTH2 [redacted]", "LOGIN", `"ok":true`} {
 		require.Contains(t, text, want)
 	}
 

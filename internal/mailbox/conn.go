@@ -1,12 +1,19 @@
 package mailbox
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // deadlineConn bounds every command. While a command is in flight
@@ -134,4 +141,133 @@ func dial(ctx context.Context, acct Account, opts *Options) (*deadlineConn, erro
 	dc := newDeadlineConn(conn, opts.commandTimeout())
 	dc.arm()
 	return dc, nil
+}
+
+// traceConn writes the protocol lines that cross conn to an IMAP trace.
+// It sits above TLS, where the lines are IMAP rather than TLS records;
+// imapclient's own DebugWriter is not used, as it tees both directions into
+// one writer and so cannot tell a password from the server's "+".
+type traceConn struct {
+	net.Conn
+	trace *imapTrace
+}
+
+// traced returns c with its lines going to trace, or c when there is no
+// trace.
+func traced(c net.Conn, trace *imapTrace) net.Conn {
+	if trace == nil {
+		return c
+	}
+	return &traceConn{Conn: c, trace: trace}
+}
+
+func (c *traceConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.trace.received(p[:n])
+	}
+	return n, err
+}
+
+// Write traces p before sending it: see imapTrace.sent.
+func (c *traceConn) Write(p []byte) (int, error) {
+	c.trace.sent(p)
+	return c.Conn.Write(p)
+}
+
+// prefixConn reads prefix before what conn sends.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// maxSTARTTLSLines bounds the untagged lines a server may send before its
+// reply to STARTTLS.
+const maxSTARTTLSLines = 100
+
+// startTLSGreeting stands in, for imapclient, for the greeting the server
+// sent before STARTTLS: the session goes on as after a greeting, in the
+// not authenticated state, and without capabilities, since those learnt
+// before TLS must be discarded (RFC 9051 section 6.2.1).
+const startTLSGreeting = "* OK TLS negotiation completed\r\n"
+
+// startTLS reads the greeting over clear, the cleartext side of raw
+// (traced), sends STARTTLS and completes the TLS handshake over raw
+// (RFC 9051 section 6.2.1). It does what imapclient.NewStartTLS does, but
+// leaves TLS under the conn the trace sees. A NO or BAD comes back as an
+// *imap.Error.
+func startTLS(clear, raw net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	// One byte at a time: nothing the server sends after its reply may be
+	// read here, where it would bypass TLS.
+	br := bufio.NewReaderSize(oneByteReader{clear}, 16)
+	greeting, err := readLine(br)
+	if err != nil {
+		return nil, fmt.Errorf("read greeting: %w", err)
+	}
+	switch word, rest, _ := strings.Cut(strings.TrimPrefix(greeting, "* "), " "); strings.ToUpper(word) {
+	case "OK":
+	case "PREAUTH":
+		// A session already logged in over clear cannot be upgraded
+		// (RFC 9051 section 7.1.4): refused as go-imap does.
+		return nil, errors.New("server sent PREAUTH on unencrypted connection")
+	case "BYE":
+		return nil, &NetError{Op: "read greeting", Err: errors.New("the server ended the session"), Bye: rest}
+	default:
+		return nil, fmt.Errorf("unexpected greeting %q", truncate(greeting, 100))
+	}
+	const tag = "T0"
+	if _, err := io.WriteString(clear, tag+" STARTTLS\r\n"); err != nil {
+		return nil, err
+	}
+	for range maxSTARTTLSLines {
+		line, err := readLine(br)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(line, "* ") {
+			continue
+		}
+		reply, ok := strings.CutPrefix(line, tag+" ")
+		if !ok {
+			return nil, fmt.Errorf("unexpected reply to STARTTLS %q", truncate(line, 100))
+		}
+		status, text, _ := strings.Cut(reply, " ")
+		switch strings.ToUpper(status) {
+		case "OK":
+			tc := tls.Client(raw, cfg)
+			if err := tc.Handshake(); err != nil {
+				return nil, err
+			}
+			return tc, nil
+		case "NO", "BAD":
+			ie := &imap.Error{Type: imap.StatusResponseType(strings.ToUpper(status)), Text: text}
+			if code, rest, ok := strings.Cut(strings.TrimPrefix(text, "["), "]"); ok && strings.HasPrefix(text, "[") {
+				word, _, _ := strings.Cut(code, " ")
+				ie.Code, ie.Text = imap.ResponseCode(strings.ToUpper(word)), strings.TrimPrefix(rest, " ")
+			}
+			return nil, ie
+		default:
+			return nil, fmt.Errorf("unexpected reply to STARTTLS %q", truncate(line, 100))
+		}
+	}
+	return nil, fmt.Errorf("no reply to STARTTLS in %d lines", maxSTARTTLSLines)
+}
+
+// oneByteReader reads at most one byte per Read.
+type oneByteReader struct{ r io.Reader }
+
+func (o oneByteReader) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		p = p[:1]
+	}
+	return o.r.Read(p)
 }

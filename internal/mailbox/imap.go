@@ -50,18 +50,18 @@ func openIMAP(ctx context.Context, acct Account, opts *Options) (*imapSession, e
 
 // start reads the greeting, upgrades with STARTTLS when asked, and logs in.
 func (s *imapSession) start(acct Account, opts *Options) error {
-	copts := &imapclient.Options{
-		TLSConfig:   opts.tlsConfig(acct.Host),
-		DebugWriter: redactingWriter(opts),
-	}
+	// The trace is taken at our own conn, not through copts.DebugWriter:
+	// see traceConn.
+	copts := &imapclient.Options{TLSConfig: opts.tlsConfig(acct.Host)}
+	trace := newIMAPTrace(opts, acct)
 	if acct.Security == StartTLS {
-		c, err := imapclient.NewStartTLS(s.conn, copts)
+		tc, err := startTLS(traced(s.conn, trace), s.conn, opts.tlsConfig(acct.Host))
 		if err != nil {
 			return startTLSError(acct, err)
 		}
-		s.c, s.secure = c, true
+		s.c, s.secure = imapclient.New(&prefixConn{Conn: traced(tc, trace), prefix: []byte(startTLSGreeting)}, copts), true
 	} else {
-		s.c = imapclient.New(s.conn, copts)
+		s.c = imapclient.New(traced(s.conn, trace), copts)
 		s.secure = acct.Security == TLS
 	}
 	if err := s.c.WaitGreeting(); err != nil {
@@ -82,6 +82,11 @@ func startTLSError(acct Account, err error) error {
 	}
 	if problem, _ := tlsProblem(err); problem != 0 {
 		return tlsError(acct, err)
+	}
+	var ne *NetError
+	if errors.As(err, &ne) {
+		ne.Op += " of " + acct.addr()
+		return ne
 	}
 	return &NetError{Op: "STARTTLS with " + acct.addr(), Err: err}
 }

@@ -17,9 +17,9 @@ func (s *pop3Session) attach(c net.Conn) {
 	s.w = c
 	// Two redactors, one per direction, so that a line read in pieces
 	// never mixes with a command line in the trace.
-	if in := redactingWriter(s.opts); in != nil {
+	if in := redactingWriter(s.opts, s.acct); in != nil {
 		r = io.TeeReader(c, quietWriter{in})
-		s.w = io.MultiWriter(c, quietWriter{redactingWriter(s.opts)})
+		s.w = io.MultiWriter(c, quietWriter{redactingWriter(s.opts, s.acct)})
 	}
 	s.r = bufio.NewReaderSize(r, pop3ReadBuffer)
 }

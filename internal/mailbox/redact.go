@@ -2,27 +2,26 @@ package mailbox
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
 	"regexp"
 	"strings"
 	"sync"
 )
 
-// redactor passes a protocol trace through line by line and blanks what
-// would reveal a credential: the arguments of LOGIN, AUTHENTICATE and AUTH
-// commands, USER/PASS, and any line that is a bare base64 blob (a SASL
-// response sent after a continuation).
+// redactor passes the POP3 protocol trace through line by line and blanks
+// what would reveal a credential: the arguments of AUTH, USER and PASS,
+// any line that is a bare base64 blob (a SASL response sent after a
+// continuation, RFC 5034 section 4), and the session's secrets wherever
+// they occur, since a server may echo them ("-ERR Unknown command:
+// <response>"). One redactor per direction, so that a line read in pieces
+// never mixes with a command line.
 type redactor struct {
-	mu  sync.Mutex
-	out io.Writer
-	buf []byte
-	// literal is set after a redacted command line that announced a
-	// literal ({N} or {N+}, RFC 9051 section 4.3): the literal's bytes are
-	// the rest of the credential, e.g. a non-ASCII password.
-	literal bool
+	mu      sync.Mutex
+	out     io.Writer
+	secrets *secretHider
+	buf     []byte
 }
-
-var literalMarker = regexp.MustCompile(`\{\d+\+?\}$`)
 
 var _ io.Writer = (*redactor)(nil)
 
@@ -31,11 +30,13 @@ var (
 	base64Line        = regexp.MustCompile(`^[A-Za-z0-9+/]{16,}={0,2}$|^=$`)
 )
 
-func redactingWriter(opts *Options) io.Writer {
+// redactingWriter returns the POP3 trace writer for one direction of a
+// session of acct, or nil when there is no trace.
+func redactingWriter(opts *Options, acct Account) io.Writer {
 	if opts == nil || opts.DebugWriter == nil {
 		return nil
 	}
-	return &redactor{out: opts.DebugWriter}
+	return &redactor{out: opts.DebugWriter, secrets: newSecretHider(acct)}
 }
 
 func (r *redactor) Write(p []byte) (int, error) {
@@ -47,16 +48,11 @@ func (r *redactor) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		raw := bytes.TrimRight(r.buf[:i], "\r")
-		line := redactLine(raw)
-		if r.literal {
-			line = []byte("[redacted]")
-		}
-		r.literal = !bytes.Equal(line, raw) && literalMarker.Match(raw)
+		line := r.secrets.hide(redactLine(bytes.TrimRight(r.buf[:i], "\r")))
+		r.buf = r.buf[i+1:]
 		if _, err := r.out.Write(append(line, '\n')); err != nil {
 			return len(p), err
 		}
-		r.buf = r.buf[i+1:]
 	}
 	return len(p), nil
 }
@@ -79,6 +75,155 @@ func redactLine(line []byte) []byte {
 		}
 	}
 	return append(keep, " [redacted]"...)
+}
+
+// imapTrace writes the IMAP protocol trace: one Write to out per line,
+// "C: " in front of what the client sent and "S: " in front of what the
+// server sent. Each direction has its own line buffer, so a line read in
+// pieces never merges with a command line written meanwhile.
+//
+// Authentication is hidden by state, not by the look of a line: after a
+// LOGIN or AUTHENTICATE command, every client line is hidden until the
+// server's tagged reply to that command has been read. That covers a
+// password sent as a synchronizing literal after the server's "+"
+// (RFC 9051 section 4.3), a non-synchronizing one in the same write
+// (RFC 7888), SASL responses after continuations and the empty response
+// to an error challenge (RFC 9051 section 6.2.2). The session's secrets
+// are hidden in every line, both ways, for a server that echoes them.
+type imapTrace struct {
+	mu      sync.Mutex
+	out     io.Writer
+	secrets *secretHider
+	client  []byte
+	server  []byte
+	// authTag is the tag of the LOGIN or AUTHENTICATE command whose tagged
+	// reply has not been read yet; nil when none is in flight.
+	authTag []byte
+}
+
+// newIMAPTrace returns the trace of a session of acct, or nil when there
+// is none.
+func newIMAPTrace(opts *Options, acct Account) *imapTrace {
+	if opts == nil || opts.DebugWriter == nil {
+		return nil
+	}
+	return &imapTrace{out: opts.DebugWriter, secrets: newSecretHider(acct)}
+}
+
+var (
+	imapAuthCommand = regexp.MustCompile(`(?i)^(\S+) (LOGIN|AUTHENTICATE)( |$)`)
+	imapTaggedReply = regexp.MustCompile(`(?i)^(\S+) (OK|NO|BAD)( |$)`)
+)
+
+// sent traces bytes the client is about to write. The caller traces them
+// before writing: once they are on the wire the server may answer, and a
+// tagged reply traced first would end the hiding too early.
+func (t *imapTrace) sent(p []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.client = t.lines(t.client, p, "C: ", t.clientLine)
+}
+
+// received traces bytes read from the server.
+func (t *imapTrace) received(p []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.server = t.lines(t.server, p, "S: ", t.serverLine)
+}
+
+// lines appends p to buf, writes out each whole line, and returns what
+// is left of the last, unfinished one. The trace writer's errors are
+// dropped: a broken trace must not break the session.
+func (t *imapTrace) lines(buf, p []byte, prefix string, fn func([]byte) []byte) []byte {
+	buf = append(buf, p...)
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return buf
+		}
+		line := fn(bytes.TrimRight(buf[:i], "\r"))
+		buf = buf[i+1:]
+		out := make([]byte, 0, len(prefix)+len(line)+1)
+		out = append(append(append(out, prefix...), line...), '\n')
+		_, _ = t.out.Write(out)
+	}
+}
+
+func (t *imapTrace) clientLine(line []byte) []byte {
+	if t.authTag != nil {
+		return []byte("[redacted]")
+	}
+	if m := imapAuthCommand.FindSubmatch(line); m != nil {
+		t.authTag = append([]byte(nil), m[1]...)
+		return t.secrets.hide(redactLine(line))
+	}
+	return t.secrets.hide(line)
+}
+
+func (t *imapTrace) serverLine(line []byte) []byte {
+	if t.authTag != nil {
+		if m := imapTaggedReply.FindSubmatch(line); m != nil && bytes.Equal(m[1], t.authTag) {
+			t.authTag = nil
+		}
+	}
+	return t.secrets.hide(line)
+}
+
+// secretHider hides a session's secrets in trace lines as hideToken and
+// hidePassword do in errors: every run of at least minSecretPiece bytes of
+// the access token or of its base64 XOAUTH2 initial response, and the
+// whole password when it has at least 4 bytes. The pieces are kept in a
+// set rather than searched for, since a trace line may be a megabyte of
+// message and a token kilobytes long.
+type secretHider struct {
+	windows  map[string]bool
+	password string
+}
+
+func newSecretHider(acct Account) *secretHider {
+	h := &secretHider{windows: map[string]bool{}}
+	if acct.AccessToken != "" {
+		ir := base64.StdEncoding.EncodeToString(XOAUTH2Response(acct.Username, acct.AccessToken))
+		for _, s := range []string{acct.AccessToken, ir} {
+			for i := 0; i+minSecretPiece <= len(s); i++ {
+				h.windows[s[i:i+minSecretPiece]] = true
+			}
+		}
+	}
+	if len(acct.Password) >= 4 {
+		h.password = acct.Password
+	}
+	return h
+}
+
+// hide returns line with the secrets replaced by "[redacted]". A nil
+// hider hides nothing.
+func (h *secretHider) hide(line []byte) []byte {
+	if h == nil || len(h.windows) == 0 && h.password == "" {
+		return line
+	}
+	if h.password != "" {
+		line = bytes.ReplaceAll(line, []byte(h.password), []byte("[redacted]"))
+	}
+	if len(h.windows) == 0 || len(line) < minSecretPiece {
+		return line
+	}
+	var out []byte
+	for i := 0; i < len(line); {
+		if i+minSecretPiece > len(line) || !h.windows[string(line[i:i+minSecretPiece])] {
+			out = append(out, line[i])
+			i++
+			continue
+		}
+		// Extend the run while each next window is secret too.
+		n := minSecretPiece
+		for i+n < len(line) && h.windows[string(line[i+n+1-minSecretPiece:i+n+1])] {
+			n++
+		}
+		out = append(out, "[redacted]"...)
+		i += n
+	}
+	return out
 }
 
 // hidePassword keeps the password out of the text of err, the result of a
