@@ -46,6 +46,16 @@ func withParts(n int) string {
 	return limitHeader + flat(n)
 }
 
+// withContinuedDepth is withDepth with RFC 2231 continued boundaries.
+func withContinuedDepth(n int) string {
+	return limitHeader + strings.TrimPrefix(nestedAs(n, continuedBoundary, true), "Subject: nested\r\n")
+}
+
+// withContinuedParts is withParts with an RFC 2231 continued boundary.
+func withContinuedParts(n int) string {
+	return limitHeader + flatAs(n, `boundary*0="x"; boundary*1="y"`, "xy")
+}
+
 // withAttachments is a message with a text body and n small attachments.
 func withAttachments(n int) string {
 	var b strings.Builder
@@ -92,6 +102,10 @@ func TestLimits(t *testing.T) {
 			"over the limit FETCHER_MAX_MIME_DEPTH=12: MIME parts nest at least 13 deep", "innermost", "innermost"},
 		{"MIME parts", 100, func(n int) Limits { return Limits{MIMEParts: n} }, withParts,
 			"over the limit FETCHER_MAX_MIME_PARTS=100: the message has 101 MIME parts; the body is kept as plain text", "part", "part"},
+		{"MIME depth RFC 2231", 8, func(n int) Limits { return Limits{MIMEDepth: n} }, withContinuedDepth,
+			"over the limit FETCHER_MAX_MIME_DEPTH=8: MIME parts nest at least 9 deep; the body is kept as plain text", "innermost", "innermost"},
+		{"MIME parts RFC 2231", 100, func(n int) Limits { return Limits{MIMEParts: n} }, withContinuedParts,
+			"over the limit FETCHER_MAX_MIME_PARTS=100: the message has 101 MIME parts; the body is kept as plain text", "part", "part"},
 		{"attachments", 20, func(n int) Limits { return Limits{Attachments: n} }, withAttachments,
 			"over the limit FETCHER_MAX_ATTACHMENTS=20: the message has 21 attachments; only the first 20 were kept", "Hello", "Hello"},
 	}
@@ -116,6 +130,23 @@ func TestLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRFC2231BoundaryParses: an ordinary message whose boundary is
+// declared in RFC 2231 continuations, within the limits, parses whole.
+func TestRFC2231BoundaryParses(t *testing.T) {
+	t.Parallel()
+	raw := strings.ReplaceAll(withAttachments(3), "--a", "--a2231")
+	raw = strings.Replace(raw, "boundary=a\r\n", "boundary*0*=us-ascii''a;\r\n boundary*1=\"2231\"\r\n", 1)
+	m := Parse([]byte(raw))
+	require.Empty(t, m.ParseError)
+	require.Equal(t, "Hello", m.BodyText)
+	require.Len(t, m.Attachments, 3)
+	for i, a := range m.Attachments {
+		require.Equal(t, fmt.Sprintf("f%d.pdf", i), a.Filename)
+		require.Equal(t, fmt.Sprint("file ", i), string(a.Data))
+	}
+	requireHeaderRead(t, m)
 }
 
 func TestAttachmentLimitKeepsTheFirst(t *testing.T) {
