@@ -104,11 +104,11 @@ func (s *imapSession) login() error {
 	}
 	if s.acct.AccessToken == "" {
 		err := s.c.Login(s.acct.Username, s.acct.Password).Wait()
-		return hidePassword(loginError(err, mech, s.acct.Username, nil), s.acct.Password)
+		return hideCredentials(loginError(err, mech, s.acct.Username, nil), s.acct)
 	}
 	sc := &xoauth2Client{username: s.acct.Username, token: s.acct.AccessToken}
 	err := authenticateIMAP(s.c, sc)
-	return hideToken(loginError(err, mech, s.acct.Username, sc.challenge), s.acct.Username, s.acct.AccessToken)
+	return hideCredentials(loginError(err, mech, s.acct.Username, sc.challenge), s.acct)
 }
 
 // loginError tells a refused login (a person must act) from a broken

@@ -23,7 +23,7 @@ func (s *pop3Session) login() error {
 		return plaintextError(s.acct, mech)
 	}
 	if s.acct.AccessToken != "" {
-		return hideToken(s.authXOAUTH2(), s.acct.Username, s.acct.AccessToken)
+		return hideCredentials(s.authXOAUTH2(), s.acct)
 	}
 	if _, err := s.cmd("USER", s.acct.Username); err != nil {
 		// Some servers refuse at USER already, e.g. plaintext logins on
@@ -31,7 +31,7 @@ func (s *pop3Session) login() error {
 		return s.loginError(pop3UserPass, err, nil)
 	}
 	_, err := s.cmd("PASS", s.acct.Password)
-	return hidePassword(s.loginError(pop3UserPass, err, nil), s.acct.Password)
+	return hideCredentials(s.loginError(pop3UserPass, err, nil), s.acct)
 }
 
 // authXOAUTH2 runs SASL XOAUTH2 in the two-step form of RFC 5034 section

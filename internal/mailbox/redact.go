@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"io"
 	"regexp"
-	"strings"
 	"sync"
 )
 
@@ -169,8 +168,8 @@ func (t *imapTrace) serverLine(line []byte) []byte {
 	return t.secrets.hide(line)
 }
 
-// secretHider hides a session's secrets in trace lines as hideToken and
-// hidePassword do in errors: every run of at least minSecretPiece bytes of
+// secretHider hides a session's secrets in trace lines and, through
+// hideCredentials, in login errors: every run of at least minSecretPiece bytes of
 // the access token or of its base64 XOAUTH2 initial response, and the
 // whole password when it has at least 4 bytes. The pieces are kept in a
 // set rather than searched for, since a trace line may be a megabyte of
@@ -226,25 +225,32 @@ func (h *secretHider) hide(line []byte) []byte {
 	return out
 }
 
-// hidePassword keeps the password out of the text of err, the result of a
-// password login: like a token (see hideToken), a server may echo the
-// command it refused ("-ERR unknown command PASS s3cret"). Passwords are
-// short, so the whole password is replaced wherever it occurs rather than
-// runs of it; one under 4 bytes would match ordinary words and is left.
-func hidePassword(err error, password string) error {
-	if err == nil || len(password) < 4 {
+// hideCredentials keeps the account's access token, its XOAUTH2 string
+// and its password out of the text of err, the result of a login, by the
+// rules secretHider applies to traces. A server may echo what it got: a
+// POP3 server that takes the response line for a command answers "-ERR
+// Unknown command: <line>", a challenge may quote the response, a refused
+// PASS may be repeated. That text ends up in logs and in
+// mailboxes.last_error. The text is hidden when it is read, since the IMAP
+// session fills in the BYE reason of its NetError afterwards.
+func hideCredentials(err error, acct Account) error {
+	if err == nil {
+		return nil
+	}
+	h := newSecretHider(acct)
+	if len(h.windows) == 0 && h.password == "" {
 		return err
 	}
-	return &passwordHiddenError{err: err, password: password}
+	return &credentialsHiddenError{err: err, hider: h}
 }
 
-type passwordHiddenError struct {
-	err      error
-	password string
+// credentialsHiddenError is an error whose text hides credentials;
+// errors.As and errors.Is see the error inside.
+type credentialsHiddenError struct {
+	err   error
+	hider *secretHider
 }
 
-func (e *passwordHiddenError) Error() string {
-	return strings.ReplaceAll(e.err.Error(), e.password, "[redacted]")
-}
+func (e *credentialsHiddenError) Error() string { return string(e.hider.hide([]byte(e.err.Error()))) }
 
-func (e *passwordHiddenError) Unwrap() error { return e.err }
+func (e *credentialsHiddenError) Unwrap() error { return e.err }

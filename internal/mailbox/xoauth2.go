@@ -1,7 +1,6 @@
 package mailbox
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +83,7 @@ type XOAUTH2Challenge struct {
 }
 
 // describeChallenge turns the error challenge into words for an error
-// message. The server built it; should it quote the token, hideToken
+// message. The server built it; should it quote the token, hideCredentials
 // hides it.
 func describeChallenge(raw []byte) string {
 	if len(raw) == 0 {
@@ -103,63 +102,9 @@ func describeChallenge(raw []byte) string {
 	return strings.ToValidUTF8(truncate(s, 300), "")
 }
 
-// hideToken keeps the access token out of the text of err, the result of
-// an XOAUTH2 login. A server may echo what it got: a POP3 server that takes
-// the response line for a command answers "-ERR Unknown command: <line>",
-// and a challenge may quote the response. That text ends up in logs and in
-// mailboxes.last_error. err is always wrapped, since the IMAP session fills
-// in the BYE reason of its NetError afterwards.
-func hideToken(err error, username, token string) error {
-	if err == nil || token == "" {
-		return err
-	}
-	ir := base64.StdEncoding.EncodeToString(XOAUTH2Response(username, token))
-	return &tokenHiddenError{err: err, secrets: []string{token, ir}}
-}
-
-// tokenHiddenError is an error whose text hides secrets; errors.As and
-// errors.Is see the error inside.
-type tokenHiddenError struct {
-	err     error
-	secrets []string
-}
-
-func (e *tokenHiddenError) Error() string { return hideSecrets(e.err.Error(), e.secrets) }
-
-func (e *tokenHiddenError) Unwrap() error { return e.err }
-
 // minSecretPiece is the shortest run of a secret's bytes that is hidden:
 // an echo may come cut (see truncate), and a shorter run may be a word.
 const minSecretPiece = 16
-
-// hideSecrets replaces each run of at least minSecretPiece bytes of s that
-// also occurs in one of secrets with "[redacted]".
-func hideSecrets(s string, secrets []string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		n := 0
-		for _, secret := range secrets {
-			if i+minSecretPiece > len(s) {
-				break
-			}
-			if j := strings.Index(secret, s[i:i+minSecretPiece]); j >= 0 {
-				n = minSecretPiece
-				for i+n < len(s) && j+n < len(secret) && s[i+n] == secret[j+n] {
-					n++
-				}
-				break
-			}
-		}
-		if n > 0 {
-			b.WriteString("[redacted]")
-			i += n
-			continue
-		}
-		b.WriteByte(s[i])
-		i++
-	}
-	return b.String()
-}
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
