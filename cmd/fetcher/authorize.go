@@ -81,7 +81,7 @@ func (m *Main) authorizeCmd(ctx context.Context, args []string) error {
 		return m.printAdminConsent(mb)
 	}
 	flow := &authorize.Flow{
-		Config: fetch.OAuthConfig(mb), LoginHint: mb.Username, Timeout: o.timeout,
+		Config: fetch.AuthorizeConfig(mb), LoginHint: mb.Username, Timeout: o.timeout,
 		Client: &oauth.Client{Logger: log}, Out: m.Stdout, In: m.Stdin,
 		SaveFunc: func(ctx context.Context, tok oauth.Token) error {
 			return db.Mailboxes().StoreAuthorization(ctx, mb.ID, tok)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 )
 
 // exit codes
@@ -14,6 +15,7 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // a mailbox failed, or the command did
 	exitUsage  = 2 // bad flags or settings
+	exitCheck  = 3 // status and mailbox: the database could not be read
 )
 
 // Main is the program: main() builds one with the real environment, tests
@@ -22,6 +24,9 @@ type Main struct {
 	Stdout, Stderr io.Writer
 	Stdin          io.Reader // the address pasted to fetcher authorize; nil reads nothing
 	Getenv         func(string) string
+	// Now is the clock of the commands that print times (status, mailbox
+	// show); nil means time.Now (see Main.now).
+	Now func() time.Time
 }
 
 const usage = `fetcher turns OAuth-protected mailboxes into tickets.
@@ -32,13 +37,19 @@ Usage:
   fetcher demo [--keep-db]       run passes against built-in IMAP and token servers and print the tickets
   fetcher authorize MAILBOX      sign a mailbox's user in once and store its refresh token (--device, --admin-consent)
   fetcher secrets genkey|status|rotate  make a key, count or re-encrypt the stored secrets
+  fetcher status [--format json]  every mailbox's health; exit status 1 when an enabled one
+                                 is failing or needs re-authorization (for cron and monitoring)
+  fetcher mailbox list|show|enable|disable|test  list the mailboxes, show one, switch one on
+                                 or off, or test its connection without fetching
   fetcher help                   show this text
 
 Settings come from flags or the environment: DATABASE_URL (postgres://… or
 sqlite:PATH; default sqlite:fetcher.db), FETCHER_INTERVAL, FETCHER_LOG_FORMAT,
 FETCHER_LOG_LEVEL, FETCHER_CA_FILE, FETCHER_MAILBOX_TIMEOUT, FETCHER_MAX_MESSAGE_BYTES,
 FETCHER_CONCURRENCY, FETCHER_DIAL_TIMEOUT, FETCHER_COMMAND_TIMEOUT, FETCHER_AUTO_MIGRATE,
-FETCHER_PROTOCOL_TRACE, and the limits against hostile mail FETCHER_MAX_HEADER_BYTES,
+FETCHER_PROTOCOL_TRACE, FETCHER_ACK_LIMIT, FETCHER_ACK_WINDOW, FETCHER_LISTEN (metrics
+and health endpoints of the long-running run), FETCHER_READY_MAX_AGE, and the limits
+against hostile mail FETCHER_MAX_HEADER_BYTES,
 FETCHER_MAX_HEADER_FIELDS, FETCHER_MAX_MIME_DEPTH, FETCHER_MAX_MIME_PARTS,
 FETCHER_MAX_ATTACHMENTS and FETCHER_MAX_DECODED_BYTES (docs/configuration.md).
 Secrets are encrypted with FETCHER_SECRET_KEY or FETCHER_SECRET_KEY_FILE (environment
@@ -58,6 +69,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"demo":      m.demoCmd,
 		"authorize": m.authorizeCmd,
 		"secrets":   m.secretsCmd,
+		"status":    m.statusCmd,
+		"mailbox":   m.mailboxCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	switch {
@@ -82,6 +95,7 @@ var errMailboxesFailed = errors.New("some mailboxes failed; see the log above or
 
 func (m *Main) exitCode(err error) int {
 	var ue *usageError
+	var ce *checkError
 	switch {
 	case err == nil:
 		return exitOK
@@ -90,6 +104,9 @@ func (m *Main) exitCode(err error) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(m.Stderr, "fetcher: %v\n", err)
 		return exitUsage
+	case errors.As(err, &ce):
+		fmt.Fprintf(m.Stderr, "fetcher: %v\n", err)
+		return exitCheck
 	}
 	fmt.Fprintf(m.Stderr, "fetcher: %v\n", err)
 	return exitFailed

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"time"
@@ -50,6 +51,16 @@ type Config struct {
 	// ProtocolTrace writes every mail server conversation to the log
 	// output, with credentials redacted: for the engineer on call.
 	ProtocolTrace bool
+	// AckLimit and AckWindow bound the acknowledgements sent to one
+	// requester: at most AckLimit per AckWindow (0: no limit).
+	AckLimit  int
+	AckWindow time.Duration
+	// Listen is the host:port of /metrics, /healthz and /readyz for the
+	// long-running run; "" serves none.
+	Listen string
+	// ReadyMaxAge is how long an enabled mailbox may go without a
+	// successful pass before /readyz fails; 0 means 3 × Interval.
+	ReadyMaxAge time.Duration
 	// Secrets say where the key encrypting stored secrets comes from
 	// (environment only; see SecretSettings).
 	Secrets SecretSettings
@@ -63,6 +74,8 @@ func DefaultConfig() Config {
 		MaxMessageBytes: fetch.DefaultMaxMessageBytes,
 		Limits:          ticket.DefaultLimits(),
 		Concurrency:     fetch.DefaultConcurrency,
+		AckLimit:        fetch.DefaultAckLimit,
+		AckWindow:       fetch.DefaultAckWindow,
 		DialTimeout:     mailbox.DefaultDialTimeout,
 		CommandTimeout:  mailbox.DefaultCommandTimeout,
 		AutoMigrate:     true,
@@ -84,10 +97,14 @@ func (c *Config) fromEnv(getenv func(string) string) error {
 	errs = append(errs, setInt(&c.Concurrency, "FETCHER_CONCURRENCY", getenv))
 	errs = append(errs, setDuration(&c.DialTimeout, "FETCHER_DIAL_TIMEOUT", getenv))
 	errs = append(errs, setDuration(&c.CommandTimeout, "FETCHER_COMMAND_TIMEOUT", getenv))
+	errs = append(errs, setInt(&c.AckLimit, "FETCHER_ACK_LIMIT", getenv))
+	errs = append(errs, setDuration(&c.AckWindow, "FETCHER_ACK_WINDOW", getenv))
 	setString(&c.LogFormat, getenv("FETCHER_LOG_FORMAT"))
 	setString(&c.LogLevel, getenv("FETCHER_LOG_LEVEL"))
 	setString(&c.CAFile, getenv("FETCHER_CA_FILE"))
 	errs = append(errs, setBool(&c.ProtocolTrace, "FETCHER_PROTOCOL_TRACE", getenv))
+	setString(&c.Listen, getenv("FETCHER_LISTEN"))
+	errs = append(errs, setDuration(&c.ReadyMaxAge, "FETCHER_READY_MAX_AGE", getenv))
 	errs = append(errs, c.Secrets.fromEnv(getenv))
 	return errors.Join(errs...)
 }
@@ -110,7 +127,37 @@ func (c *Config) registerRunFlags(fs *flag.FlagSet) {
 	c.registerLimitFlags(fs)
 	fs.BoolVar(&c.AutoMigrate, "migrate", c.AutoMigrate, "apply pending migrations at start (env FETCHER_AUTO_MIGRATE)")
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CAs to trust for mail servers (env FETCHER_CA_FILE)")
-	fs.BoolVar(&c.ProtocolTrace, "protocol-trace", c.ProtocolTrace, "write every IMAP/POP3 conversation to stderr, credentials redacted; messages included, so for debugging only (env FETCHER_PROTOCOL_TRACE)")
+	fs.BoolVar(&c.ProtocolTrace, "protocol-trace", c.ProtocolTrace, "write every IMAP/POP3/SMTP conversation to stderr, credentials redacted; messages included, so for debugging only (env FETCHER_PROTOCOL_TRACE)")
+	fs.IntVar(&c.AckLimit, "ack-limit", c.AckLimit, "at most this many acknowledgements to one requester per --ack-window; 0 means no limit (env FETCHER_ACK_LIMIT)")
+	fs.DurationVar(&c.AckWindow, "ack-window", c.AckWindow, "the window of --ack-limit (env FETCHER_ACK_WINDOW)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "host:port to serve /metrics, /healthz and /readyz on, such as :9090; empty serves none, and run --once never does (env FETCHER_LISTEN)")
+	fs.DurationVar(&c.ReadyMaxAge, "ready-max-age", c.ReadyMaxAge, "/readyz fails while an enabled mailbox has had no successful pass for longer; 0 means 3 × --interval (env FETCHER_READY_MAX_AGE)")
+}
+
+// readyMaxAge is ReadyMaxAge with its default.
+func (c *Config) readyMaxAge() time.Duration {
+	if c.ReadyMaxAge == 0 {
+		return 3 * c.Interval
+	}
+	return c.ReadyMaxAge
+}
+
+// validateListen checks the service settings.
+func (c *Config) validateListen() error {
+	if c.ReadyMaxAge != 0 && c.ReadyMaxAge < c.Interval {
+		return fmt.Errorf("ready max age %s is shorter than the interval %s, which would report mailboxes overdue between their passes: use 0 (3 × the interval) or at least the interval (FETCHER_READY_MAX_AGE / --ready-max-age)", c.ReadyMaxAge, c.Interval)
+	}
+	if c.Listen == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(c.Listen)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return fmt.Errorf("listen address %q: want host:port such as :9090 or 127.0.0.1:9090 (FETCHER_LISTEN / --listen)", c.Listen)
+	}
+	return nil
 }
 
 // Validate names the setting that is wrong.
@@ -126,10 +173,17 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("concurrency %d: use 1 to 256 (FETCHER_CONCURRENCY / --concurrency)", c.Concurrency)
 	case c.MaxMessageBytes < fetch.MinMessageBytes:
 		return fmt.Errorf("max message bytes %d is too small: use at least %d (FETCHER_MAX_MESSAGE_BYTES / --max-message-bytes)", c.MaxMessageBytes, fetch.MinMessageBytes)
+	case c.AckLimit < 0 || c.AckLimit > 1000:
+		return fmt.Errorf("ack limit %d: use 0 (no limit) to 1000 (FETCHER_ACK_LIMIT / --ack-limit)", c.AckLimit)
+	case c.AckWindow < time.Minute || c.AckWindow > 30*24*time.Hour:
+		return fmt.Errorf("ack window %s: use 1m to 720h (FETCHER_ACK_WINDOW / --ack-window)", c.AckWindow)
 	case c.LogFormat != "auto" && c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log format %q: use text, json or auto (FETCHER_LOG_FORMAT / --log-format)", c.LogFormat)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := c.validateListen(); err != nil {
 		return err
 	}
 	return c.validateLimits()

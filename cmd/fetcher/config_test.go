@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -101,6 +102,55 @@ func TestLimitSettingsValidated(t *testing.T) {
 			for _, want := range tt.wantInErr {
 				require.ErrorContains(t, err, want)
 			}
+		})
+	}
+}
+
+// TestServiceSettings: --listen and --ready-max-age mirror FETCHER_LISTEN
+// and FETCHER_READY_MAX_AGE, and a bad value is refused naming them.
+func TestServiceSettings(t *testing.T) {
+	t.Parallel()
+	good := []struct {
+		name        string
+		env         map[string]string
+		args        []string
+		listen      string
+		readyMaxAge time.Duration
+	}{
+		{"defaults: no endpoints, 3 × the interval", nil, nil, "", 30 * time.Minute},
+		{"environment", map[string]string{"FETCHER_LISTEN": ":9090", "FETCHER_READY_MAX_AGE": "1h"}, nil, ":9090", time.Hour},
+		{"flags over environment", map[string]string{"FETCHER_LISTEN": ":9090"}, []string{"--listen", "127.0.0.1:9100", "--ready-max-age", "45m"}, "127.0.0.1:9100", 45 * time.Minute},
+		{"the default follows the interval", nil, []string{"--interval", "2m", "--listen", "[::1]:0"}, "[::1]:0", 6 * time.Minute},
+	}
+	for _, tt := range good {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := runConfig(tt.env, tt.args...)
+			require.NoError(t, err)
+			require.Equal(t, tt.listen, cfg.Listen)
+			require.Equal(t, tt.readyMaxAge, cfg.readyMaxAge())
+		})
+	}
+	bad := []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		wantInErr string
+	}{
+		{"port only", map[string]string{"FETCHER_LISTEN": "9090"}, nil, `listen address "9090": want host:port`},
+		{"port not a number", nil, []string{"--listen", "localhost:metrics"}, "FETCHER_LISTEN / --listen"},
+		{"port out of range", nil, []string{"--listen", ":70000"}, "FETCHER_LISTEN / --listen"},
+		{"max age not a duration", map[string]string{"FETCHER_READY_MAX_AGE": "3 intervals"}, nil, `FETCHER_READY_MAX_AGE="3 intervals"`},
+		{"max age shorter than the interval", nil, []string{"--ready-max-age", "5m"}, "FETCHER_READY_MAX_AGE / --ready-max-age"},
+		{"max age negative", map[string]string{"FETCHER_READY_MAX_AGE": "-1h"}, nil, "FETCHER_READY_MAX_AGE / --ready-max-age"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := runConfig(tt.env, tt.args...)
+			var ue *usageError
+			require.ErrorAs(t, err, &ue, "a bad setting is a usage error (exit status 2)")
+			require.ErrorContains(t, err, tt.wantInErr)
 		})
 	}
 }

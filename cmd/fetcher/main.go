@@ -4,6 +4,9 @@
 //	fetcher migrate        apply the database schema
 //	fetcher demo           run one pass against built-in servers and print the tickets
 //	fetcher authorize MAILBOX  sign a mailbox's user in once and store its refresh token
+//	fetcher status         each mailbox's state, in a table or JSON
+//	fetcher mailbox list|show|enable|disable|test  look at and probe mailboxes
+//	fetcher secrets genkey|status|rotate  the key that encrypts stored secrets
 //
 // See README.md and docs/ for setup.
 package main

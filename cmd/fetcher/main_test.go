@@ -93,7 +93,8 @@ func TestDemoCommand(t *testing.T) {
 	t.Parallel()
 	r := runMain(t, context.Background(), nil, "demo")
 	require.Equal(t, exitOK, r.code, r.stderr)
-	for _, want := range []string{"First pass: fetched 3, new tickets 3", "Second pass: fetched 1, new tickets 0, replies threaded 1", "Drucker im Büro defekt", "Mailbox status: active", "Token requests: 1"} {
+	for _, want := range []string{"First pass: fetched 3, new tickets 3", "Second pass: fetched 1, new tickets 0, replies threaded 1", "Drucker im Büro defekt", "Mailbox status: active", "Token requests: 2",
+		"to helpdesk-lead@demo.example       [#1] New ticket: Drucker im Büro defekt", "to anna.schmidt@example.de          [#1] Drucker im Büro defekt"} {
 		require.Contains(t, r.stdout, want)
 	}
 }

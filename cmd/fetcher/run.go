@@ -14,6 +14,7 @@ import (
 	"github.com/fetcherhq/fetcher/internal/fetch"
 	"github.com/fetcherhq/fetcher/internal/mailbox"
 	"github.com/fetcherhq/fetcher/internal/oauth"
+	"github.com/fetcherhq/fetcher/internal/ops"
 	"github.com/fetcherhq/fetcher/internal/store"
 )
 
@@ -48,7 +49,39 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	// its own clock; passes come every tick to pick them up, and workers
 	// sharing the database take turns.
 	runner.Interval = cfg.Interval
-	return loop(ctx, runner, tick(cfg.Interval), log)
+	beat := &ops.Heartbeat{}
+	stop, err := serveOps(cfg, db, runner, beat, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return loop(ctx, runner, tick(cfg.Interval), beat, log)
+}
+
+// serveOps starts /metrics, /healthz and /readyz when --listen is set,
+// with runner counting into the metrics; stop shuts them down, after the
+// loop: they answer for as long as it runs.
+func serveOps(cfg Config, db *store.DB, runner *fetch.Runner, beat *ops.Heartbeat, log *slog.Logger) (stop func(), err error) {
+	if cfg.Listen == "" {
+		return func() {}, nil
+	}
+	metrics := ops.NewMetrics(db)
+	metrics.Heartbeat = beat
+	// A mailbox's part of a pass is bounded by the mailbox timeout, once
+	// for fetching and once for sending; longer silence is a hang.
+	health := &ops.Health{DB: db, MaxAge: cfg.readyMaxAge(), Heartbeat: beat,
+		MaxSilence: tick(cfg.Interval) + 2*cfg.MailboxTimeout + 2*time.Minute}
+	srv, err := ops.Listen(cfg.Listen, ops.Handler(metrics, health), log)
+	if err != nil {
+		return nil, fmt.Errorf("cannot serve metrics and health endpoints (FETCHER_LISTEN / --listen): %w", err)
+	}
+	runner.Metrics = metrics
+	log.Info("metrics and health endpoints listening", "addr", srv.Addr(), "ready_max_age", health.MaxAge)
+	return func() {
+		if err := srv.Shutdown(); err != nil {
+			log.Warn("metrics and health endpoints did not stop cleanly", "error", err)
+		}
+	}, nil
 }
 
 // tick is how often the long-running worker looks for due mailboxes: a
@@ -120,6 +153,7 @@ func newRunner(cfg Config, db *store.DB, log *slog.Logger, trace io.Writer) (*fe
 	return &fetch.Runner{
 		DB: db, Logger: log, Mailbox: &mopts, MailboxTimeout: cfg.MailboxTimeout,
 		MaxMessageBytes: cfg.MaxMessageBytes, Limits: cfg.Limits, Concurrency: cfg.Concurrency,
+		AckLimit: ackLimit(cfg.AckLimit), AckWindow: cfg.AckWindow,
 		OAuth: &oauth.Client{Logger: log},
 	}, nil
 }
@@ -152,10 +186,11 @@ func summaryLine(sum fetch.Summary) string {
 // start of the next, until ctx ends; each pass fetches the mailboxes that
 // are due. A pass that fails as a whole (the database is down) is logged
 // and tried again at the next tick.
-func loop(ctx context.Context, runner *fetch.Runner, tick time.Duration, log *slog.Logger) error {
+func loop(ctx context.Context, runner *fetch.Runner, tick time.Duration, beat *ops.Heartbeat, log *slog.Logger) error {
 	log.Info("fetcher started", "interval", runner.Interval, "tick", tick, "worker", runner.WorkerName())
 	for {
 		start := time.Now()
+		beat.Beat(start)
 		sum, err := runner.RunOnce(ctx)
 		if ctx.Err() != nil {
 			log.Info("fetcher stopped", "reason", context.Cause(ctx))
@@ -190,4 +225,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// ackLimit maps FETCHER_ACK_LIMIT to Runner.AckLimit, where 0 means the
+// default and a negative value no limit.
+func ackLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -1,6 +1,8 @@
 // Package demo runs the product end to end on one machine with nothing
 // installed: a token endpoint that rotates refresh tokens like Microsoft's,
-// an IMAP server that accepts XOAUTH2, both on 127.0.0.1, and a database.
+// an IMAP server that accepts XOAUTH2, an SMTP submission server that
+// accepts XOAUTH2 tokens carrying SMTP.Send, all on 127.0.0.1, and a
+// database.
 // It adds a mailbox row with the same SQL an admin would write, delivers a
 // few realistic messages, and runs passes of the real fetch code.
 package demo
@@ -15,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/fetcherhq/fetcher/internal/fetch"
 	"github.com/fetcherhq/fetcher/internal/mailbox"
@@ -53,6 +56,7 @@ type env struct {
 	db     *store.DB
 	tokens *oauthtest.Server
 	imap   *mailboxtest.IMAPServer
+	smtp   *mailboxtest.SMTPServer
 	runner *fetch.Runner
 	// keptDB is the throwaway database's URL when KeepDB asked to keep it.
 	keptDB string
@@ -98,6 +102,13 @@ func (e *env) start(ctx context.Context) (func(), error) {
 	}
 	closers = append(closers, func() { _ = e.imap.Close() })
 	e.imap.AddUser(user, "")
+	e.smtp, err = mailboxtest.StartSMTP(mailboxtest.SMTPOptions{
+		Security: "starttls", Cert: e.imap.Cert, CheckToken: e.checkSendToken, NoInitialResponse: true,
+	})
+	if err != nil {
+		return cleanup, err
+	}
+	closers = append(closers, func() { _ = e.smtp.Close() })
 	e.runner = &fetch.Runner{
 		DB:      e.db,
 		Mailbox: &mailbox.Options{TLSConfig: &tls.Config{RootCAs: e.imap.Cert.Pool}},
@@ -109,6 +120,12 @@ func (e *env) start(ctx context.Context) (func(), error) {
 func (e *env) checkToken(u, tok string) bool {
 	got, ok := e.tokens.AccessTokenUser(tok)
 	return ok && got == u
+}
+
+// checkSendToken accepts, like Exchange, only a token carrying SMTP.Send.
+func (e *env) checkSendToken(u, tok string) bool {
+	at, ok := e.tokens.AccessToken(tok)
+	return ok && at.User == u && slices.Contains(at.Scopes, "https://outlook.office.com/SMTP.Send")
 }
 
 func (e *env) databaseURL() (string, func(), error) {

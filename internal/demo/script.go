@@ -1,9 +1,12 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
+	"mime"
+	netmail "net/mail"
 	"strings"
 	"time"
 
@@ -15,11 +18,12 @@ import (
 // at the demo's servers.
 const addMailboxSQL = `INSERT INTO mailboxes
   (name, protocol, host, port, use_ssl, username, oauth_provider, tenant_id,
-   client_id, client_secret, refresh_token, authority_url)
-VALUES (?, 'imap', ?, ?, true, ?, 'microsoft', ?, ?, ?, ?, ?)`
+   client_id, client_secret, refresh_token, authority_url,
+   smtp_enabled, smtp_host, smtp_port, smtp_from_name)
+VALUES (?, 'imap', ?, ?, true, ?, 'microsoft', ?, ?, ?, ?, ?, true, ?, ?, 'Demo Support')`
 
-const addTicketTypeSQL = `INSERT INTO ticket_types (name, task, mailbox_id, admin_email)
-VALUES (?, 'simple_storage', ?, 'helpdesk-lead@demo.example')`
+const addTicketTypeSQL = `INSERT INTO ticket_types (name, task, mailbox_id, admin_email, acknowledge)
+VALUES (?, 'simple_storage', ?, 'helpdesk-lead@demo.example', true)`
 
 func (e *env) script(ctx context.Context) error {
 	name := fmt.Sprintf("Demo support inbox %s", time.Now().UTC().Format("20060102-150405.000"))
@@ -56,7 +60,7 @@ func (e *env) script(ctx context.Context) error {
 func (e *env) addMailbox(ctx context.Context, name string) (store.Mailbox, error) {
 	rt := e.tokens.IssueRefreshToken(clientID, user)
 	err := e.db.Exec(ctx, addMailboxSQL, name, e.imap.Host(), e.imap.Port(), user,
-		tenant, clientID, clientSecret, rt, e.tokens.URL())
+		tenant, clientID, clientSecret, rt, e.tokens.URL(), e.smtp.Host(), e.smtp.Port())
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("add demo mailbox: %w", err)
 	}
@@ -109,11 +113,12 @@ func (e *env) report(ctx context.Context, mb store.Mailbox) error {
 	for _, t := range tickets {
 		e.printf("  %-6d %-38s %-32s %-5d %d\n", t.ID, clip(t.Subject, 38), clip(t.RequesterEmail, 32), t.Messages, t.Attachments)
 	}
+	e.reportSent()
 	after, err := e.db.Mailboxes().Get(ctx, mb.ID)
 	if err != nil {
 		return err
 	}
-	e.printf("\nMailbox status: %s. Token requests: %d (the access token is cached between passes; "+
+	e.printf("\nMailbox status: %s. Token requests: %d (one to fetch, one to send with SMTP.Send; both are cached between passes; "+
 		"the rotated refresh token was stored: %v).\n", after.Status, e.tokens.Requests(), after.RefreshToken != mb.RefreshToken)
 	if e.opts.DatabaseURL != "" {
 		// The demo's servers are gone when it exits: leave its rows for
@@ -135,4 +140,18 @@ func clip(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// reportSent lists the mail the SMTP server accepted: the admin's
+// notifications and the requesters' acknowledgements.
+func (e *env) reportSent() {
+	msgs := e.smtp.Messages()
+	e.printf("\nMail sent through SMTP (XOAUTH2, STARTTLS), queued in the outbox with each ticket:\n")
+	for _, m := range msgs {
+		subject := ""
+		if parsed, err := netmail.ReadMessage(bytes.NewReader(m.Data)); err == nil {
+			subject, _ = new(mime.WordDecoder).DecodeHeader(parsed.Header.Get("Subject"))
+		}
+		e.printf("  to %-32s %s\n", clip(strings.Join(m.To, ", "), 32), clip(subject, 60))
+	}
 }

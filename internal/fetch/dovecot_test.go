@@ -127,3 +127,57 @@ func TestDovecotPOP3EndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestDovecotFetchAndSend fetches from a real Dovecot over IMAP and sends
+// the notifications through Dovecot's submission server (STARTTLS on the
+// submission port, XOAUTH2 for the token mailbox and PLAIN for the
+// password one), which relays them to an in-process server.
+func TestDovecotFetchAndSend(t *testing.T) {
+	t.Parallel()
+	db := storetest.Postgres(t)
+	b := setup(t, db)
+	const pwUser, pw = "pw@example.com", "correct horse"
+	d, relay := mailboxtest.DovecotSubmissionForTest(t, b.tokens.AccessTokenUser, map[string]string{pwUser: pw}, mailboxtest.SMTPOptions{})
+	b.runner.Mailbox.TLSConfig = &tls.Config{RootCAs: d.Cert.Pool}
+	ctx := context.Background()
+	const user = "helpdesk@example.com"
+	rt := b.tokens.IssueRefreshToken(clientID, user)
+	smtpCols := fmt.Sprintf(", smtp_enabled = true, smtp_host = '127.0.0.1', smtp_port = %d, smtp_security = 'starttls'", d.Ports["submission"])
+	token := b.addMailbox(t, "Token", user, rt)
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET port = ?"+smtpCols+" WHERE id = ?", d.Ports["imaps"], token))
+	password := b.addMailbox(t, "Password", pwUser, "")
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET port = ?, auth_type = 'password', password = ?, oauth_provider = NULL"+smtpCols+" WHERE id = ?",
+		d.Ports["imaps"], pw, password))
+	for _, mb := range []int64{token, password} {
+		require.NoError(t, db.Exec(ctx, "INSERT INTO ticket_types (name, mailbox_id, admin_email, acknowledge) VALUES (?, ?, 'lead@example.com', true)",
+			fmt.Sprint("type ", mb), mb))
+	}
+	require.NoError(t, d.Deliver(user, []byte(mail(1, ""))))
+	require.NoError(t, d.Deliver(pwUser, []byte(mail(2, ""))))
+
+	sum, err := b.runner.RunOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, sum.OK(), "RunOnce() failed: %v\n%s", sum.Failed, d.Log())
+	require.Equal(t, int64(4), count(t, db, "SELECT count(*) FROM outbox WHERE status = 'sent'"),
+		"%s\n%s", strings.Join(mailboxErrors(t, db), "\n"), d.Log())
+	senders := map[string][]string{} // recipient: envelope senders
+	for _, m := range relay.Messages() {
+		for _, to := range m.To {
+			senders[to] = append(senders[to], m.From)
+		}
+	}
+	require.ElementsMatch(t, []string{user, pwUser}, senders["lead@example.com"], "each mailbox tells the admin")
+	require.Equal(t, []string{user}, senders["c1@example.org"], "acknowledged by the mailbox it wrote to")
+	require.Equal(t, []string{pwUser}, senders["c2@example.org"])
+}
+
+func mailboxErrors(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	boxes, err := db.Mailboxes().List(context.Background())
+	require.NoError(t, err)
+	var out []string
+	for _, mb := range boxes {
+		out = append(out, fmt.Sprintf("%s: last_error=%q smtp_last_error=%q", mb.Name, mb.LastError, mb.SMTPLastError))
+	}
+	return out
+}

@@ -76,8 +76,49 @@ type Runner struct {
 	// longest a dead worker keeps others off its mailboxes; 0 means
 	// DefaultLeaseTTL.
 	LeaseTTL time.Duration
+	// AckLimit and AckWindow bound the acknowledgements sent to one
+	// requester: at most AckLimit per AckWindow; 0 means DefaultAckLimit
+	// and DefaultAckWindow, a negative AckLimit no limit.
+	AckLimit  int
+	AckWindow time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts outcomes for a monitoring system; nil counts nothing.
+	Metrics Metrics
+
+	// accepted holds the outbox rows (id → the server's reply) that a
+	// server accepted but that could not be marked sent: the next pass
+	// marks them instead of sending them again.
+	accepted sync.Map
+}
+
+// Metrics receives the outcomes of a worker's passes as they happen (the
+// per-mailbox state is in the database, where every worker's passes
+// land). Implementations must be safe for concurrent use.
+type Metrics interface {
+	// MailboxDone: one mailbox's pass ended, "ok", "failed" or
+	// "interrupted", after took, with run's counts.
+	MailboxDone(outcome string, run store.Run, took time.Duration)
+	// TokenRefresh: a token request ended, "ok", "needs_reauth" (a person
+	// must act) or "error" (tried again later).
+	TokenRefresh(outcome string)
+	// Notification: a notification was "sent", "failed" (given up) or put
+	// back to "retry" later.
+	Notification(outcome string)
+}
+
+// noMetrics counts nothing.
+type noMetrics struct{}
+
+func (noMetrics) MailboxDone(string, store.Run, time.Duration) {}
+func (noMetrics) TokenRefresh(string)                          {}
+func (noMetrics) Notification(string)                          {}
+
+func (r *Runner) metrics() Metrics {
+	if r.Metrics == nil {
+		return noMetrics{}
+	}
+	return r.Metrics
 }
 
 func (r *Runner) now() time.Time {

@@ -104,8 +104,12 @@ func (r *Runner) leased(ctx context.Context, mb store.Mailbox, start time.Time) 
 }
 
 // renew extends the lease every third of its TTL until the returned stop
-// is called; if the lease was lost, it cancels the mailbox's context.
+// is called; if the lease was lost, it cancels the mailbox's context. It
+// goes on after ctx ends: a mailbox stopping on SIGTERM may still wait for
+// a server's reply to a notification's final dot, and another worker
+// taking the lease meanwhile would send that notification again.
 func (r *Runner) renew(ctx context.Context, mb store.Mailbox, cancel context.CancelCauseFunc) (stop func()) {
+	ctx = context.WithoutCancel(ctx)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)

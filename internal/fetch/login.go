@@ -15,32 +15,43 @@ import (
 // authorized.
 var errNoRefreshToken = errors.New("no refresh token stored")
 
-// open logs in to the mailbox's server. With OAuth, a login refused with a
-// cached access token is retried once with a freshly refreshed one: the
-// provider may have revoked the cached token early.
+// open logs in to the mailbox's server (see logIn). forceRefresh gets a
+// new access token first.
 func (r *Runner) open(ctx context.Context, mb store.Mailbox, forceRefresh bool) (mailbox.Session, error) {
 	opts, err := r.connOptions(mb)
 	if err != nil {
 		return nil, err
 	}
 	r.warnSkipVerify(mb)
-	acct := account(mb)
+	return logIn(ctx, mb, account(mb), r.accessToken, forceRefresh,
+		func(ctx context.Context, acct mailbox.Account) (mailbox.Session, error) { return dial(ctx, acct, opts) })
+}
+
+// tokenFunc is accessToken or sendToken.
+type tokenFunc func(ctx context.Context, mb store.Mailbox, force bool) (token string, fresh bool, err error)
+
+// logIn runs login with acct. With OAuth, a login refused with a cached
+// access token is retried once with a freshly refreshed one: the provider
+// may have revoked the cached token early.
+func logIn[S any](ctx context.Context, mb store.Mailbox, acct mailbox.Account, token tokenFunc, force bool,
+	login func(context.Context, mailbox.Account) (S, error)) (S, error) {
+	var none S
 	if mb.AuthType != "oauth2" {
-		return dial(ctx, acct, opts)
+		return login(ctx, acct)
 	}
-	tok, fresh, err := r.accessToken(ctx, mb, forceRefresh)
+	tok, fresh, err := token(ctx, mb, force)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	acct.AccessToken = tok
-	sess, err := dial(ctx, acct, opts)
+	sess, err := login(ctx, acct)
 	if err == nil || fresh || !mailbox.IsAuth(err) {
 		return sess, err
 	}
-	if acct.AccessToken, _, err = r.accessToken(ctx, mb, true); err != nil {
-		return nil, err
+	if acct.AccessToken, _, err = token(ctx, mb, true); err != nil {
+		return none, err
 	}
-	return dial(ctx, acct, opts)
+	return login(ctx, acct)
 }
 
 // dial connects and logs in; a certificate the server cannot be trusted
@@ -58,12 +69,27 @@ func dial(ctx context.Context, acct mailbox.Account, opts *mailbox.Options) (mai
 // (with the rotated refresh token) before it is returned. fresh reports
 // whether it was just issued.
 func (r *Runner) accessToken(ctx context.Context, mb store.Mailbox, force bool) (token string, fresh bool, err error) {
-	cfg := OAuthConfig(mb)
+	return r.token(ctx, mb, OAuthConfig(mb), r.DB.Mailboxes().WithTokenLock, force)
+}
+
+// sendToken is accessToken for sending: the same token when the scopes
+// are the same, else the one cached in smtp_access_token.
+func (r *Runner) sendToken(ctx context.Context, mb store.Mailbox, force bool) (string, bool, error) {
+	if sharedToken(mb) {
+		return r.accessToken(ctx, mb, force)
+	}
+	return r.token(ctx, mb, SendOAuthConfig(mb), r.DB.Mailboxes().WithSendTokenLock, force)
+}
+
+// tokenLock is WithTokenLock or WithSendTokenLock.
+type tokenLock func(ctx context.Context, id int64, fn store.RefreshFunc) (oauth.Token, error)
+
+func (r *Runner) token(ctx context.Context, mb store.Mailbox, cfg oauth.Config, lock tokenLock, force bool) (token string, fresh bool, err error) {
 	if err := cfg.ValidateAt(r.now()); err != nil {
 		return "", false, err
 	}
 	before := time.Duration(mb.RefreshBeforeSeconds) * time.Second
-	tok, err := r.DB.Mailboxes().WithTokenLock(ctx, mb.ID, func(cur oauth.Token) (oauth.Token, error) {
+	tok, err := lock(ctx, mb.ID, func(cur oauth.Token) (oauth.Token, error) {
 		if !force && !cur.NeedsRefresh(r.now(), before) {
 			return cur, nil
 		}
@@ -74,9 +100,53 @@ func (r *Runner) accessToken(ctx context.Context, mb store.Mailbox, force bool) 
 		// Not abandoned on ctx (SIGTERM, the mailbox timeout): a provider
 		// may already have rotated the refresh token, and only the answer
 		// carries the new one. The client's own timeout (30 s) bounds it.
-		return r.OAuthClient().Token(context.WithoutCancel(ctx), cfg, cur.RefreshToken)
+		tok, err := r.OAuthClient().Token(context.WithoutCancel(ctx), cfg, cur.RefreshToken)
+		r.metrics().TokenRefresh(refreshOutcome(err))
+		return tok, err
 	})
 	return tok.AccessToken, fresh, err
+}
+
+// refreshOutcome names a token request's outcome for Metrics.
+func refreshOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case oauth.NeedsReauth(err):
+		return "needs_reauth"
+	}
+	return "error"
+}
+
+// openSubmission logs in to the mailbox's SMTP server to send (see logIn).
+func (r *Runner) openSubmission(ctx context.Context, mb store.Mailbox) (*mailbox.Submission, error) {
+	if err := ValidateSMTP(mb); err != nil {
+		return nil, err
+	}
+	srv, err := SMTPServerOf(mb)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := r.connOptions(mb)
+	if err != nil {
+		return nil, err
+	}
+	acct := mailbox.Account{
+		Protocol: "smtp", Host: srv.Host, Port: srv.Port, Security: srv.Security,
+		Username: smtpUsername(mb), Password: mb.Password, AllowPlaintext: mb.AllowPlaintext,
+	}
+	return logIn(ctx, mb, acct, r.sendToken, false,
+		func(ctx context.Context, acct mailbox.Account) (*mailbox.Submission, error) {
+			return submit(ctx, acct, opts)
+		})
+}
+
+func submit(ctx context.Context, acct mailbox.Account, opts *mailbox.Options) (*mailbox.Submission, error) {
+	sub, err := mailbox.OpenSubmission(ctx, acct, opts)
+	if err != nil {
+		return nil, tlsAdvice(err)
+	}
+	return sub, nil
 }
 
 // OAuthConfig maps a mailbox row to its OAuth settings.

@@ -27,6 +27,7 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	run, err := r.DB.Runs().Start(ctx, mb.ID, r.worker())
 	if err != nil {
 		log.Error("cannot record fetch run", "error", err)
+		r.metrics().MailboxDone(runOutcome(err), store.Run{}, r.now().Sub(start))
 		return nil, err
 	}
 	mctx, cancel := context.WithTimeout(ctx, r.mailboxTimeout())
@@ -50,11 +51,28 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer rcancel()
 	r.record(rctx, log, mb, run, err)
+	// Notifications go out whatever the fetching did: those queued by
+	// this pass, and earlier ones still owed.
+	r.sendOutbox(ctx, log, mb)
+	took := r.now().Sub(start)
 	log.Info("mailbox done",
 		"fetched", run.MessagesFetched, "tickets_created", run.TicketsCreated,
 		"appended", run.MessagesAppended, "skipped", run.MessagesSkipped,
-		"duration_ms", r.now().Sub(start).Milliseconds(), "ok", err == nil)
+		"duration_ms", took.Milliseconds(), "ok", err == nil)
+	r.metrics().MailboxDone(runOutcome(err), *run, took)
 	return run, err
+}
+
+// runOutcome names a mailbox pass's outcome for Metrics: a shutdown or a
+// lost lease is no failure of the mailbox.
+func runOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, errInterrupted) || errors.Is(err, errLeaseLost):
+		return "interrupted"
+	}
+	return "failed"
 }
 
 // retry calls write until it succeeds or ctx ends, waiting a little longer
@@ -125,6 +143,9 @@ func (r *Runner) record(ctx context.Context, log *slog.Logger, mb store.Mailbox,
 // secret about to expire.
 func (r *Runner) warn(ctx context.Context, log *slog.Logger, mb store.Mailbox) {
 	w := warning(mb, r.now())
+	if w == "" {
+		w = r.sendingWarning(ctx, log, mb)
+	}
 	if w != "" {
 		log.Warn("mailbox needs attention soon", "warning", w)
 	}
@@ -276,7 +297,9 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 	if err != nil {
 		return store.Saved{}, err
 	}
-	return r.save(ctx, fetched(mb, m, raw, ticket.ParseWith(raw, r.Limits)))
+	f := fetched(mb, m, raw, ticket.ParseWith(raw, r.Limits))
+	f.Notify = r.notifying(mb)
+	return r.save(ctx, f)
 }
 
 // save stores f. When the database refuses a decoded field (a value past
@@ -333,6 +356,7 @@ func (r *Runner) storeOversized(ctx context.Context, mb store.Mailbox, sess mail
 	parsed.ParseError = oversizedNote(m.Size, limit, err, found)
 	f := fetched(mb, m, head, parsed)
 	f.Size, f.Action = max(m.Size, 1), store.ActionKeep
+	f.Notify = r.notifying(mb)
 	r.logger().Warn("message over the size limit: stored its header only and left it on the server",
 		"mailbox_id", mb.ID, "source_key", m.Key, "size_bytes", m.Size, "limit_bytes", limit)
 	saved, err := r.save(ctx, f)

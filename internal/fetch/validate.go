@@ -46,32 +46,37 @@ func validateProtocol(mb store.Mailbox) error {
 // validateHost wants a bare host name or IP address: the scheme, port and
 // TLS mode have columns of their own.
 func validateHost(mb store.Mailbox) error {
-	h := mb.Host
-	bad := func(problem string) error {
-		return &ConfigError{"host", fmt.Sprintf("%q %s: set only the mail server's name or IP address, e.g. outlook.office365.com", h, problem)}
-	}
-	switch {
-	case strings.TrimSpace(h) == "":
+	if strings.TrimSpace(mb.Host) == "" {
 		return &ConfigError{"host", "is empty: set the mail server's name, e.g. outlook.office365.com"}
+	}
+	if p := hostProblem(mb.Host); p != "" {
+		return &ConfigError{"host", fmt.Sprintf("%q %s: set only the mail server's name or IP address, e.g. outlook.office365.com", mb.Host, p)}
+	}
+	return nil
+}
+
+// hostProblem says what is wrong with a host column, or "".
+func hostProblem(h string) string {
+	switch {
 	case strings.ContainsFunc(h, unicode.IsSpace):
-		return bad("contains spaces")
+		return "contains spaces"
 	case strings.Contains(h, "://"):
-		return bad("starts with a scheme (use_ssl, starttls and port say how to connect)")
+		return "starts with a scheme (the port and TLS columns say how to connect)"
 	case strings.Contains(h, "/"):
-		return bad("has a path")
+		return "has a path"
 	}
 	if _, err := netip.ParseAddr(h); err == nil {
-		return nil
+		return ""
 	}
 	switch {
 	case strings.HasPrefix(h, "["):
-		return bad("has brackets (write an IPv6 address without them)")
+		return "has brackets (write an IPv6 address without them)"
 	case strings.Contains(h, ":"):
-		return bad("includes a port (put the port in the port column)")
+		return "includes a port (put the port in the port column)"
 	case !validHostname(h):
-		return bad("is not a valid host name (letters, digits, hyphens and dots; an internationalized name in its xn-- form)")
+		return "is not a valid host name (letters, digits, hyphens and dots; an internationalized name in its xn-- form)"
 	}
-	return nil
+	return ""
 }
 
 // validHostname follows RFC 1123 section 2.1: dot-separated labels of 1 to

@@ -130,10 +130,16 @@ func (t *imapTrace) received(p []byte) {
 	t.server = t.lines(t.server, p, "S: ", t.serverLine)
 }
 
-// lines appends p to buf, writes out each whole line, and returns what
-// is left of the last, unfinished one. The trace writer's errors are
-// dropped: a broken trace must not break the session.
+// lines writes out each whole line of buf+p (see traceLines).
 func (t *imapTrace) lines(buf, p []byte, prefix string, fn func([]byte) []byte) []byte {
+	return traceLines(t.out, buf, p, prefix, fn)
+}
+
+// traceLines appends p to buf, writes each whole line to out through fn
+// with prefix in front, one Write per line, and returns what is left of
+// the last, unfinished one. The writer's errors are dropped: a broken
+// trace must not break the session.
+func traceLines(out io.Writer, buf, p []byte, prefix string, fn func([]byte) []byte) []byte {
 	buf = append(buf, p...)
 	for {
 		i := bytes.IndexByte(buf, '\n')
@@ -142,9 +148,9 @@ func (t *imapTrace) lines(buf, p []byte, prefix string, fn func([]byte) []byte) 
 		}
 		line := fn(bytes.TrimRight(buf[:i], "\r"))
 		buf = buf[i+1:]
-		out := make([]byte, 0, len(prefix)+len(line)+1)
-		out = append(append(append(out, prefix...), line...), '\n')
-		_, _ = t.out.Write(out)
+		b := make([]byte, 0, len(prefix)+len(line)+1)
+		b = append(append(append(b, prefix...), line...), '\n')
+		_, _ = out.Write(b)
 	}
 }
 

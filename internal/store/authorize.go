@@ -40,13 +40,17 @@ func (s *Mailboxes) StoreAuthorization(ctx context.Context, id int64, t oauth.To
 			"refresh_token":           t.RefreshToken,
 			"access_token":            t.AccessToken,
 			"access_token_expires_at": nullTime(t.Expiry),
-			"status":                  StatusActive,
-			"last_error":              nil,
-			"last_error_at":           nil,
-			"reauth_fingerprint":      nil,
-			"next_attempt_at":         nil,
-			"consecutive_failures":    0,
-			"updated_at":              now,
+			// The sending token came from the grant this sign-in replaces
+			// (maybe another account, or without SMTP.Send): dropped.
+			"smtp_access_token":            nil,
+			"smtp_access_token_expires_at": nil,
+			"status":                       StatusActive,
+			"last_error":                   nil,
+			"last_error_at":                nil,
+			"reauth_fingerprint":           nil,
+			"next_attempt_at":              nil,
+			"consecutive_failures":         0,
+			"updated_at":                   now,
 		}
 		if err := s.db.sealColumns(id, cols); err != nil {
 			return err

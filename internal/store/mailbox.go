@@ -67,16 +67,30 @@ type Mailbox struct {
 	TLSSkipVerify bool `gorm:"column:tls_skip_verify"`
 	// AllowPlaintext lets a mailbox without TLS send its credentials
 	// unencrypted (a local test server).
-	AllowPlaintext      bool
-	Enabled             bool
-	Status              string
-	LastError           string
-	LastErrorAt         time.Time
-	LastSuccessAt       time.Time
-	NextAttemptAt       time.Time
-	ConsecutiveFailures int
-	ReauthFingerprint   string
-	Warning             string
+	AllowPlaintext bool
+	// Sending (smtp_*): see SMTPSettings for the defaults.
+	SMTPEnabled              bool      `gorm:"column:smtp_enabled"`
+	SMTPHost                 string    `gorm:"column:smtp_host"`
+	SMTPPort                 int       `gorm:"column:smtp_port"`
+	SMTPSecurity             string    `gorm:"column:smtp_security"`
+	SMTPUsername             string    `gorm:"column:smtp_username"`
+	SMTPFrom                 string    `gorm:"column:smtp_from"`
+	SMTPFromName             string    `gorm:"column:smtp_from_name"`
+	SMTPScopes               string    `gorm:"column:smtp_scopes"`
+	SMTPAccessToken          string    `gorm:"column:smtp_access_token"`
+	SMTPAccessTokenExpiresAt time.Time `gorm:"column:smtp_access_token_expires_at"`
+	SMTPLastError            string    `gorm:"column:smtp_last_error"`
+	SMTPLastErrorAt          time.Time `gorm:"column:smtp_last_error_at"`
+	SMTPLastSuccessAt        time.Time `gorm:"column:smtp_last_success_at"`
+	Enabled                  bool
+	Status                   string
+	LastError                string
+	LastErrorAt              time.Time
+	LastSuccessAt            time.Time
+	NextAttemptAt            time.Time
+	ConsecutiveFailures      int
+	ReauthFingerprint        string
+	Warning                  string
 	// LeaseOwner and LeaseExpiresAt name the worker fetching the mailbox
 	// now, and until when (see Lease).
 	LeaseOwner     string

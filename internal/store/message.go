@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -75,6 +76,10 @@ type Fetched struct {
 	// (mailboxes.auto_reply_tickets); otherwise it joins the mailbox's
 	// collecting ticket.
 	AutoReplyTickets bool
+	// Notify, when set, queues the notifications the message calls for
+	// (to the ticket type's admin_email, the acknowledgement to the
+	// requester) in the transaction that stores it; nil sends none.
+	Notify *Notifying
 	// storedKey, when set, is the ticket_messages.source_key to write
 	// instead of SourceKey (see saveConflict); the ledger keeps SourceKey.
 	storedKey string
@@ -103,6 +108,8 @@ type Saved struct {
 	// Partial is set by the caller for a message stored incompletely
 	// (over the size limit), which owes no after-fetch action.
 	Partial bool
+	// Notifications counts the notifications queued to be sent about it.
+	Notifications int
 }
 
 // Tickets writes the rows the ticket system reads.
@@ -136,12 +143,62 @@ func (s *Tickets) saveTx(ctx context.Context, f Fetched) (Saved, error) {
 		if err != nil {
 			return err
 		}
+		if err := s.db.notifyTicket(tx, f.MailboxID, out); err != nil {
+			return err
+		}
 		if f.Cursor != nil {
 			return s.db.saveCursor(tx, *f.Cursor)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// TicketsChannel is the Postgres NOTIFY channel on which every stored
+// message that creates or joins a ticket is announced, so that a ticket
+// system can LISTEN instead of polling (docs/schema.md).
+const TicketsChannel = "fetcher_tickets"
+
+// TicketEvent is the JSON payload sent on TicketsChannel.
+type TicketEvent struct {
+	TicketID        int64 `json:"ticket_id"`
+	TicketMessageID int64 `json:"ticket_message_id"`
+	MailboxID       int64 `json:"mailbox_id"`
+	// Event is "created" (the message opened the ticket) or "appended"
+	// (it joined an existing one).
+	Event string `json:"event"`
+}
+
+// notifyTicket announces a message that created or joined a ticket, in the
+// transaction that stores it: "if NOTIFY is executed inside a transaction,
+// the notify events are not delivered until and unless the transaction is
+// committed" (https://www.postgresql.org/docs/current/sql-notify.html), so
+// listeners never hear of a row they cannot read yet, nor of one rolled
+// back. Duplicates and known messages wrote no ticket row and say nothing.
+// The embedded database has no NOTIFY.
+func (db *DB) notifyTicket(tx *gorm.DB, mailboxID int64, saved Saved) error {
+	if db.dialect != Postgres || (saved.Outcome != Created && saved.Outcome != Appended) {
+		return nil
+	}
+	payload, err := json.Marshal(TicketEvent{
+		TicketID: saved.TicketID, TicketMessageID: saved.MessageRowID,
+		MailboxID: mailboxID, Event: saved.Outcome.String(),
+	})
+	if err != nil {
+		return err
+	}
+	// Under a savepoint: a NOTIFY queue that is full (a listener idle in a
+	// transaction for days) must cost the listeners their notice, never
+	// the message its row.
+	if err := tx.SavePoint("fetcher_notify").Error; err != nil {
+		return fmt.Errorf("notify %s: %w", TicketsChannel, err)
+	}
+	if err := tx.Exec("SELECT pg_notify(?, ?)", TicketsChannel, string(payload)).Error; err != nil {
+		if rerr := tx.RollbackTo("fetcher_notify").Error; rerr != nil {
+			return fmt.Errorf("notify %s: %w", TicketsChannel, errors.Join(err, rerr))
+		}
+	}
+	return nil
 }
 
 // saveConflict handles a source key already in ticket_messages although
@@ -180,6 +237,9 @@ func (s *Tickets) save(tx *gorm.DB, f Fetched) (Saved, error) {
 		return Saved{}, err
 	}
 	if saved.MessageRowID, err = s.insertMessage(tx, f, saved.TicketID); err != nil {
+		return Saved{}, err
+	}
+	if saved.Notifications, err = s.queue(tx, f, saved); err != nil {
 		return Saved{}, err
 	}
 	return saved, s.writeLedger(tx, f, saved)
@@ -253,7 +313,8 @@ func touchTicket(tx *gorm.DB, id int64, now time.Time) error {
 }
 
 // parentTicket finds the ticket a message replies to: by In-Reply-To and
-// References (and the ids of the message a bounce returns) first, else by
+// References (and the ids of the message a bounce returns) first, among
+// the stored messages and then among the notifications sent, else by
 // a "[#123]" tag in the subject (or the returned message's) naming a
 // ticket of the same mailbox (mailers that drop the reference headers
 // still keep the subject), else the ticket of the header-only row stored
@@ -264,7 +325,11 @@ func touchTicket(tx *gorm.DB, id int64, now time.Time) error {
 // starts a real conversation, which must not be hidden.
 func parentTicket(tx *gorm.DB, f Fetched) (int64, error) {
 	mailOnly := !f.Parsed.IsAutoReply
-	if id, err := findReferenced(tx, f.MailboxID, f.Parsed.ReferencedIDs(), mailOnly); err != nil || id != 0 {
+	ids := f.Parsed.ReferencedIDs()
+	if id, err := findReferenced(tx, f.MailboxID, ids, mailOnly); err != nil || id != 0 {
+		return id, err
+	}
+	if id, err := findNotified(tx, f.MailboxID, ids); err != nil || id != 0 {
 		return id, err
 	}
 	if id, err := taggedTicket(tx, f, mailOnly); err != nil || id != 0 {

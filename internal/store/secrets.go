@@ -23,7 +23,12 @@ var secretColumns = []struct {
 	{"client_private_key", func(m *Mailbox) *string { return &m.ClientPrivateKey }},
 	{"refresh_token", func(m *Mailbox) *string { return &m.RefreshToken }},
 	{"access_token", func(m *Mailbox) *string { return &m.AccessToken }},
+	{"smtp_access_token", func(m *Mailbox) *string { return &m.SMTPAccessToken }},
 }
+
+// cacheColumn reports whether a secret column is only a cache of what the
+// provider issues: one that cannot be opened is dropped, not an error.
+func cacheColumn(name string) bool { return name == "access_token" || name == "smtp_access_token" }
 
 // SetKeyring makes the store seal secrets with k from now on, and open
 // values sealed under any of its keys. nil keeps secrets in plain text.
@@ -55,7 +60,7 @@ func (e *SecretError) Unwrap() error { return e.Err }
 
 func (e *SecretError) fix() string {
 	again := "store the value again in plain text (the fetcher encrypts it when it next reads it)"
-	if e.Column == "refresh_token" || e.Column == "access_token" {
+	if e.Column == "refresh_token" || cacheColumn(e.Column) {
 		again = "run `fetcher authorize` for this mailbox"
 	}
 	switch {
@@ -90,7 +95,7 @@ func (db *DB) openSecrets(m *Mailbox) ([]staleValue, error) {
 		plain, err := db.keys.Open(stored, place(c.name, m.ID))
 		*p = plain
 		switch {
-		case err != nil && c.name == "access_token":
+		case err != nil && cacheColumn(c.name):
 			*p = ""
 		case err != nil && first == nil:
 			first = &SecretError{MailboxID: m.ID, Column: c.name, Err: err}

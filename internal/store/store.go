@@ -96,6 +96,17 @@ func (db *DB) configurePool(ctx context.Context) error {
 	return nil
 }
 
+// SQLitePath returns the file of the embedded database rawURL names, and
+// false when rawURL names a Postgres database.
+func SQLitePath(rawURL string) (string, bool) {
+	dialect, dsn := parseURL(rawURL)
+	if dialect != SQLite {
+		return "", false
+	}
+	path, _, _ := strings.Cut(dsn, "?")
+	return path, true
+}
+
 func parseURL(raw string) (dialect, dsn string) {
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):

@@ -39,8 +39,14 @@ type TicketType struct {
 	Task       string
 	MailboxID  *int64
 	AdminEmail string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// NotifyNew, NotifyReplies and Acknowledge say what is sent (see
+	// package notify); AckText replaces the acknowledgement's default body.
+	NotifyNew     bool `gorm:"default:true"`
+	NotifyReplies bool
+	Acknowledge   bool
+	AckText       string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // TableName maps TicketType to the ticket_types table.

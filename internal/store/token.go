@@ -32,6 +32,26 @@ type RefreshFunc func(cur oauth.Token) (oauth.Token, error)
 // used, a crash right after the refresh cannot lose it. An empty refresh
 // token in fn's result never overwrites a stored one.
 func (s *Mailboxes) WithTokenLock(ctx context.Context, id int64, fn RefreshFunc) (oauth.Token, error) {
+	return s.withTokens(ctx, id, fetchCache, fn)
+}
+
+// WithSendTokenLock is WithTokenLock for the access token that sends mail
+// (smtp_access_token), when its scopes differ from the fetching token's
+// (Microsoft's SMTP.Send is a scope of its own). The refresh token is the
+// same, under the same lock: a refresh for either rotates it.
+func (s *Mailboxes) WithSendTokenLock(ctx context.Context, id int64, fn RefreshFunc) (oauth.Token, error) {
+	return s.withTokens(ctx, id, sendCache, fn)
+}
+
+// tokenCache names the columns caching one access token.
+type tokenCache struct{ token, expires string }
+
+var (
+	fetchCache = tokenCache{"access_token", "access_token_expires_at"}
+	sendCache  = tokenCache{"smtp_access_token", "smtp_access_token_expires_at"}
+)
+
+func (s *Mailboxes) withTokens(ctx context.Context, id int64, cache tokenCache, fn RefreshFunc) (oauth.Token, error) {
 	var out oauth.Token
 	// The transaction must not end with ctx: once the provider has answered
 	// with a rotated refresh token, a SIGTERM or the mailbox timeout
@@ -42,7 +62,7 @@ func (s *Mailboxes) WithTokenLock(ctx context.Context, id int64, fn RefreshFunc)
 	defer cancel()
 	issued := false
 	err := s.db.tx(txCtx, func(tx *gorm.DB) error {
-		cur, err := s.lockTokens(tx, id)
+		cur, err := s.lockTokens(tx, id, cache)
 		if err != nil {
 			return err
 		}
@@ -55,14 +75,14 @@ func (s *Mailboxes) WithTokenLock(ctx context.Context, id int64, fn RefreshFunc)
 			return nil
 		}
 		issued = true
-		return s.saveTokens(tx, id, next)
+		return s.saveTokens(tx, id, cache, next)
 	})
 	if err != nil && issued {
 		// The provider issued (and may have rotated) tokens, but storing
 		// them failed: a failover, a dropped connection. Losing them would
 		// leave only the refresh token just spent, so try again on fresh
 		// transactions before giving up.
-		err = s.retrySave(txCtx, id, out, err)
+		err = s.retrySave(txCtx, id, cache, out, err)
 	}
 	if err != nil {
 		return oauth.Token{}, err
@@ -71,28 +91,28 @@ func (s *Mailboxes) WithTokenLock(ctx context.Context, id int64, fn RefreshFunc)
 }
 
 // retrySave stores issued tokens after the locked transaction failed.
-func (s *Mailboxes) retrySave(ctx context.Context, id int64, t oauth.Token, first error) error {
+func (s *Mailboxes) retrySave(ctx context.Context, id int64, cache tokenCache, t oauth.Token, first error) error {
 	for _, wait := range []time.Duration{time.Second, 3 * time.Second, 10 * time.Second} {
 		select {
 		case <-ctx.Done():
 			return first
 		case <-time.After(wait):
 		}
-		if err := s.db.tx(ctx, func(tx *gorm.DB) error { return s.saveTokens(tx, id, t) }); err == nil {
+		if err := s.db.tx(ctx, func(tx *gorm.DB) error { return s.saveTokens(tx, id, cache, t) }); err == nil {
 			return nil
 		}
 	}
 	return fmt.Errorf("the provider issued new tokens but they could not be stored; if the provider rotated the refresh token, the mailbox may need fetcher authorize: %w", first)
 }
 
-func (s *Mailboxes) lockTokens(tx *gorm.DB, id int64) (oauth.Token, error) {
+func (s *Mailboxes) lockTokens(tx *gorm.DB, id int64, cache tokenCache) (oauth.Token, error) {
 	var row struct {
-		RefreshToken         string
-		AccessToken          string
-		AccessTokenExpiresAt time.Time
+		RefreshToken string
+		AccessToken  string
+		Expires      time.Time
 	}
 	q := tx.Model(&Mailbox{}).
-		Select("refresh_token", "access_token", "access_token_expires_at").
+		Select("refresh_token", cache.token+" AS access_token", cache.expires+" AS expires").
 		Where("id = ?", id)
 	if s.db.dialect == Postgres {
 		// SQLite has no row locks; its BEGIN IMMEDIATE (see sqliteParams)
@@ -102,7 +122,12 @@ func (s *Mailboxes) lockTokens(tx *gorm.DB, id int64) (oauth.Token, error) {
 	if err := q.Take(&row).Error; err != nil {
 		return oauth.Token{}, notFound(err, fmt.Sprintf("lock tokens of mailbox %d", id))
 	}
-	m := Mailbox{ID: id, RefreshToken: row.RefreshToken, AccessToken: row.AccessToken}
+	m := Mailbox{ID: id, RefreshToken: row.RefreshToken}
+	if cache == sendCache {
+		m.SMTPAccessToken = row.AccessToken
+	} else {
+		m.AccessToken = row.AccessToken
+	}
 	stale, err := s.db.openSecrets(&m)
 	if err != nil {
 		return oauth.Token{}, err
@@ -112,11 +137,11 @@ func (s *Mailboxes) lockTokens(tx *gorm.DB, id int64) (oauth.Token, error) {
 	if _, err := s.db.reseal(tx, id, stale); err != nil {
 		return oauth.Token{}, err
 	}
-	return oauth.Token{
-		AccessToken:  m.AccessToken,
-		RefreshToken: m.RefreshToken,
-		Expiry:       row.AccessTokenExpiresAt,
-	}, nil
+	access := m.AccessToken
+	if cache == sendCache {
+		access = m.SMTPAccessToken
+	}
+	return oauth.Token{AccessToken: access, RefreshToken: m.RefreshToken, Expiry: row.Expires}, nil
 }
 
 // lockRow takes the row lock that lockTokens takes, reading nothing.
@@ -132,11 +157,11 @@ func (s *Mailboxes) lockRow(tx *gorm.DB, id int64) error {
 	return nil
 }
 
-func (s *Mailboxes) saveTokens(tx *gorm.DB, id int64, t oauth.Token) error {
+func (s *Mailboxes) saveTokens(tx *gorm.DB, id int64, cache tokenCache, t oauth.Token) error {
 	cols := map[string]any{
-		"access_token":            t.AccessToken,
-		"access_token_expires_at": nullTime(t.Expiry),
-		"updated_at":              s.db.now(),
+		cache.token:   t.AccessToken,
+		cache.expires: nullTime(t.Expiry),
+		"updated_at":  s.db.now(),
 	}
 	if t.RefreshToken != "" {
 		cols["refresh_token"] = t.RefreshToken

@@ -46,12 +46,32 @@ func anyOf(checks []func(header, string) bool, h header, from string) bool {
 // rules and ticket systems put that field on ordinary mail, so it is no
 // sign of an auto-reply.
 func noAutoResponse(h header) bool {
-	if h.has("List-Id") || autoSubmitted(h, "") || bulkPrecedence(h, "") {
+	if mailingList(h) || autoSubmitted(h, "") || bulkPrecedence(h, "") {
 		return true
 	}
 	for _, v := range strings.Split(h.raw("X-Auto-Response-Suppress"), ",") {
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "all", "oof", "autoreply":
+			return true
+		}
+	}
+	return false
+}
+
+// fromFetcher reports whether a fetcher sent the message: every
+// notification and acknowledgement it sends carries X-Fetcher-Notification
+// (see package notify). The other loop fields (Auto-Submitted, Precedence)
+// may be stripped or rewritten by gateways and mailing lists; this one is
+// ours, so it also catches another installation's mail.
+func fromFetcher(h header) bool { return h.has("X-Fetcher-Notification") }
+
+// mailingList: the fields list software adds (RFC 2919 List-Id, RFC 2369
+// List-Post and List-Unsubscribe, ezmlm's Mailing-List, older lists'
+// X-Mailing-List). Mail with List-Unsubscribe is a newsletter or a
+// machine's notice at best: nobody there reads an acknowledgement.
+func mailingList(h header) bool {
+	for _, name := range []string{"List-Id", "List-Post", "List-Unsubscribe", "Mailing-List", "X-Mailing-List"} {
+		if h.has(name) {
 			return true
 		}
 	}

@@ -41,6 +41,10 @@ func TestAutoReply(t *testing.T) {
 		{name: "suppress oof", header: "X-Auto-Response-Suppress: DR, OOF, AutoReply", wantNo: true},
 		{name: "suppress receipts only", header: "X-Auto-Response-Suppress: DR, RN, NRN"},
 		{name: "mailing list", header: "List-Id: Users <users.lists.example.org>", wantNo: true},
+		{name: "list post", header: "List-Post: <mailto:users@lists.example.org>", wantNo: true},
+		{name: "newsletter", header: "List-Unsubscribe: <https://news.example.org/u?x=1>", wantNo: true},
+		{name: "ezmlm list", header: "Mailing-List: contact users-help@example.org; run by ezmlm", wantNo: true},
+		{name: "old list", header: "X-Mailing-List: users@example.org", wantNo: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -174,7 +174,8 @@ func fillHeader(m *Message, h header, p *problems) {
 	}
 	m.IsAutoReply = isAutoReply(h, m.FromEmail)
 	m.bounce = isBounce(h, m.FromEmail)
-	m.NoAutoResponse = m.IsAutoReply || noAutoResponse(h)
+	m.FromFetcher = fromFetcher(h)
+	m.NoAutoResponse = m.IsAutoReply || m.FromFetcher || noAutoResponse(h)
 }
 
 // textCharset returns the charset of the first text part, the best guess

@@ -41,9 +41,14 @@ type Message struct {
 	// what it is about (ReturnedIDs).
 	bounce bool
 	// NoAutoResponse is true when nothing may be sent back automatically:
-	// IsAutoReply, list mail, or the sender asked for it with
+	// IsAutoReply, FromFetcher, list mail, or the sender asked for it with
 	// X-Auto-Response-Suppress (All, OOF or AutoReply).
 	NoAutoResponse bool
+	// FromFetcher marks mail sent by a fetcher, ours or another
+	// installation's: a notification or acknowledgement, recognised by its
+	// X-Fetcher-Notification field. It is never notified about and never
+	// acknowledged, so two installations cannot answer each other forever.
+	FromFetcher bool
 	// ReturnedIDs and ReturnedSubject describe the message an auto-reply
 	// returns or reports on: a bounce's returned message or header, a read
 	// receipt's Original-Message-ID. Empty for other mail.

@@ -47,6 +47,11 @@ type DovecotOptions struct {
 	IntrospectionURL string
 	// Passwords for plain logins, by user.
 	Passwords map[string]string
+	// SubmissionRelay, when set (host:port), makes Dovecot also serve SMTP
+	// submission (dovecot-submissiond) on Ports["submission"], with
+	// STARTTLS and the same logins, relaying what it accepts to this
+	// address as a trusted client: no login, no TLS.
+	SubmissionRelay string
 }
 
 // StartDovecot writes a configuration into a new directory and starts
@@ -54,6 +59,9 @@ type DovecotOptions struct {
 func StartDovecot(opts DovecotOptions) (*Dovecot, error) {
 	if _, err := os.Stat(DovecotBinary); err != nil {
 		return nil, ErrNoDovecot
+	}
+	if opts.SubmissionRelay != "" && !submissionInstalled() {
+		return nil, errNoSubmission
 	}
 	cert, err := NewCert()
 	if err != nil {
@@ -71,6 +79,11 @@ func StartDovecot(opts DovecotOptions) (*Dovecot, error) {
 	d := &Dovecot{Dir: dir, Cert: cert, Ports: map[string]int{}}
 	for _, name := range []string{"imap", "imaps", "pop3", "pop3s"} {
 		if d.Ports[name], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.SubmissionRelay != "" {
+		if d.Ports["submission"], err = freePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -98,7 +111,7 @@ var dovecotConf = template.Must(template.New("conf").Parse(`
 base_dir = {{.Dir}}/run
 state_dir = {{.Dir}}/state
 log_path = {{.Dir}}/dovecot.log
-protocols = imap pop3
+protocols = imap pop3{{if .Relay}} submission{{end}}
 listen = 127.0.0.1
 ssl = yes
 ssl_cert = <{{.Dir}}/cert.pem
@@ -144,6 +157,9 @@ userdb {
   driver = static
   args = uid={{.UID}} gid={{.GID}} home={{.Dir}}/home/%u
 }
+{{- if .Relay}}
+{{template "submission" .}}
+{{- end}}
 `))
 
 func (d *Dovecot) writeConfig(opts DovecotOptions) error {
@@ -157,7 +173,8 @@ func (d *Dovecot) writeConfig(opts DovecotOptions) error {
 		}
 	}
 	var conf bytes.Buffer
-	if err := dovecotConf.Execute(&conf, map[string]any{"Dir": d.Dir, "Ports": d.Ports, "UID": uid, "GID": gid}); err != nil {
+	data := map[string]any{"Dir": d.Dir, "Ports": d.Ports, "UID": uid, "GID": gid, "Relay": opts.SubmissionRelay}
+	if err := dovecotConf.Execute(&conf, data); err != nil {
 		return err
 	}
 	var passwd strings.Builder

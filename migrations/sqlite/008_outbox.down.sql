@@ -1,0 +1,18 @@
+DROP TABLE outbox;
+ALTER TABLE ticket_types DROP COLUMN ack_text;
+ALTER TABLE ticket_types DROP COLUMN acknowledge;
+ALTER TABLE ticket_types DROP COLUMN notify_replies;
+ALTER TABLE ticket_types DROP COLUMN notify_new;
+ALTER TABLE mailboxes DROP COLUMN smtp_last_success_at;
+ALTER TABLE mailboxes DROP COLUMN smtp_last_error_at;
+ALTER TABLE mailboxes DROP COLUMN smtp_last_error;
+ALTER TABLE mailboxes DROP COLUMN smtp_access_token_expires_at;
+ALTER TABLE mailboxes DROP COLUMN smtp_access_token;
+ALTER TABLE mailboxes DROP COLUMN smtp_scopes;
+ALTER TABLE mailboxes DROP COLUMN smtp_from_name;
+ALTER TABLE mailboxes DROP COLUMN smtp_from;
+ALTER TABLE mailboxes DROP COLUMN smtp_username;
+ALTER TABLE mailboxes DROP COLUMN smtp_security;
+ALTER TABLE mailboxes DROP COLUMN smtp_port;
+ALTER TABLE mailboxes DROP COLUMN smtp_host;
+ALTER TABLE mailboxes DROP COLUMN smtp_enabled;
