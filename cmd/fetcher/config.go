@@ -33,6 +33,9 @@ type Config struct {
 	LogFormat string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// Progress is "auto" (live progress per mailbox on a terminal whose
+	// log format is auto, log lines only elsewhere), "always" or "never".
+	Progress string
 	// Concurrency is how many mailboxes a worker fetches at once.
 	Concurrency int
 	// DialTimeout bounds connecting to a mail server and the TLS
@@ -81,6 +84,7 @@ func DefaultConfig() Config {
 		AutoMigrate:     true,
 		LogFormat:       "auto",
 		LogLevel:        "info",
+		Progress:        progressAuto,
 	}
 }
 
@@ -101,6 +105,7 @@ func (c *Config) fromEnv(getenv func(string) string) error {
 	errs = append(errs, setDuration(&c.AckWindow, "FETCHER_ACK_WINDOW", getenv))
 	setString(&c.LogFormat, getenv("FETCHER_LOG_FORMAT"))
 	setString(&c.LogLevel, getenv("FETCHER_LOG_LEVEL"))
+	setString(&c.Progress, getenv("FETCHER_PROGRESS"))
 	setString(&c.CAFile, getenv("FETCHER_CA_FILE"))
 	errs = append(errs, setBool(&c.ProtocolTrace, "FETCHER_PROTOCOL_TRACE", getenv))
 	setString(&c.Listen, getenv("FETCHER_LISTEN"))
@@ -127,6 +132,7 @@ func (c *Config) registerRunFlags(fs *flag.FlagSet) {
 	c.registerLimitFlags(fs)
 	fs.BoolVar(&c.AutoMigrate, "migrate", c.AutoMigrate, "apply pending migrations at start (env FETCHER_AUTO_MIGRATE)")
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CAs to trust for mail servers (env FETCHER_CA_FILE)")
+	fs.StringVar(&c.Progress, "progress", c.Progress, "live progress per mailbox on stderr: auto (on a terminal with --log-format auto), always or never (env FETCHER_PROGRESS)")
 	fs.BoolVar(&c.ProtocolTrace, "protocol-trace", c.ProtocolTrace, "write every IMAP/POP3/SMTP conversation to stderr, credentials redacted; messages included, so for debugging only (env FETCHER_PROTOCOL_TRACE)")
 	fs.IntVar(&c.AckLimit, "ack-limit", c.AckLimit, "at most this many acknowledgements to one requester per --ack-window; 0 means no limit (env FETCHER_ACK_LIMIT)")
 	fs.DurationVar(&c.AckWindow, "ack-window", c.AckWindow, "the window of --ack-limit (env FETCHER_ACK_WINDOW)")
@@ -179,6 +185,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ack window %s: use 1m to 720h (FETCHER_ACK_WINDOW / --ack-window)", c.AckWindow)
 	case c.LogFormat != "auto" && c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log format %q: use text, json or auto (FETCHER_LOG_FORMAT / --log-format)", c.LogFormat)
+	case c.Progress != progressAuto && c.Progress != progressAlways && c.Progress != progressNever:
+		return fmt.Errorf("progress %q: use auto, always or never (FETCHER_PROGRESS / --progress)", c.Progress)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

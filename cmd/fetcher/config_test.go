@@ -154,3 +154,36 @@ func TestServiceSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressSetting: --progress mirrors FETCHER_PROGRESS, and a value
+// other than auto, always or never is refused naming both.
+func TestProgressSetting(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		want      string
+		wantInErr string
+	}{
+		{"default", nil, nil, progressAuto, ""},
+		{"environment", map[string]string{"FETCHER_PROGRESS": "never"}, nil, progressNever, ""},
+		{"flag over environment", map[string]string{"FETCHER_PROGRESS": "never"}, []string{"--progress", "always"}, progressAlways, ""},
+		{"unknown in the environment", map[string]string{"FETCHER_PROGRESS": "yes"}, nil, "", `progress "yes": use auto, always or never (FETCHER_PROGRESS / --progress)`},
+		{"unknown flag value", nil, []string{"--progress", "off"}, "", "FETCHER_PROGRESS / --progress"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := runConfig(tt.env, tt.args...)
+			if tt.wantInErr != "" {
+				var ue *usageError
+				require.ErrorAs(t, err, &ue, "a bad setting is a usage error (exit status 2)")
+				require.ErrorContains(t, err, tt.wantInErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, cfg.Progress)
+		})
+	}
+}

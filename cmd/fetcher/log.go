@@ -19,9 +19,16 @@ func parseLevel(s string) (slog.Level, error) {
 // newLogger writes text to a terminal and JSON to anything else (a pipe,
 // a service manager, a log collector), unless told otherwise.
 func newLogger(w io.Writer, format, level string) *slog.Logger {
+	return newLoggerOn(w, isTerminal(w), format, level)
+}
+
+// newLoggerOn is newLogger for a writer that stands in front of the real
+// output, such as the progress display: terminal says what that output
+// is, which the writer itself cannot show.
+func newLoggerOn(w io.Writer, terminal bool, format, level string) *slog.Logger {
 	l, _ := parseLevel(level)
 	opts := &slog.HandlerOptions{Level: l}
-	if format == "json" || (format == "auto" && !isTerminal(w)) {
+	if format == "json" || (format == "auto" && !terminal) {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -27,7 +27,14 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := m.logger(cfg)
+	out, view := m.runOutput(cfg)
+	if view != nil {
+		// Deferred first, so run last: every later line still passes
+		// through it, and the terminal is left without a block.
+		stop := view.run()
+		defer stop()
+	}
+	log := newLoggerOn(out, isTerminal(m.Stderr), cfg.LogFormat, cfg.LogLevel)
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -38,9 +45,12 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer release()
-	runner, err := newRunner(cfg, db, log, m.Stderr)
+	runner, err := newRunner(cfg, db, log, out)
 	if err != nil {
 		return &usageError{err}
+	}
+	if view != nil {
+		runner.Progress = view
 	}
 	if once {
 		return m.passOnce(ctx, runner)
@@ -56,6 +66,17 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	}
 	defer stop()
 	return loop(ctx, runner, tick(cfg.Interval), beat, log)
+}
+
+// runOutput is where `run` writes its log: stderr, or when progress is
+// wanted (see progressWanted) the progress display in front of it, which
+// is returned too for the runner to report to.
+func (m *Main) runOutput(cfg Config) (io.Writer, *progressView) {
+	if !progressWanted(cfg.Progress, cfg.LogFormat, isTerminal(m.Stderr)) {
+		return m.Stderr, nil
+	}
+	view := newProgressView(m.Stderr, time.Now)
+	return view, view
 }
 
 // serveOps starts /metrics, /healthz and /readyz when --listen is set,

@@ -85,6 +85,9 @@ type Runner struct {
 	Now func() time.Time
 	// Metrics counts outcomes for a monitoring system; nil counts nothing.
 	Metrics Metrics
+	// Progress follows each mailbox's pass as it happens, for a live
+	// display; nil reports nothing.
+	Progress Progress
 
 	// accepted holds the outbox rows (id → the server's reply) that a
 	// server accepted but that could not be marked sent: the next pass
@@ -133,6 +136,12 @@ func (r *Runner) logger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return r.Logger
+}
+
+// mailboxLog is the logger for lines about mb: each names the mailbox, so
+// that searching the log for one mailbox finds every line about it.
+func (r *Runner) mailboxLog(mb store.Mailbox) *slog.Logger {
+	return r.logger().With("mailbox_id", mb.ID, "mailbox", mb.Name)
 }
 
 // OAuthClient is the token client the runner uses.
@@ -269,11 +278,11 @@ func (r *Runner) pass(ctx context.Context, mb store.Mailbox, start time.Time) ou
 // notDue returns the outcome of a mailbox that is not to be fetched now.
 func (r *Runner) notDue(mb store.Mailbox, start time.Time) (outcome, bool) {
 	if ok, why := due(mb, r.now(), r.DB.Keyring()); !ok {
-		r.logger().Info("mailbox skipped", "mailbox_id", mb.ID, "mailbox", mb.Name, "status", mb.Status, "reason", why)
+		r.mailboxLog(mb).Info("mailbox skipped", "status", mb.Status, "reason", why)
 		return outcome{id: mb.ID, waiting: true, err: errors.New(why)}, true
 	}
 	if next, ok := r.recent(mb, start); ok {
-		r.logger().Debug("mailbox fetched recently", "mailbox_id", mb.ID, "mailbox", mb.Name, "next_due", next)
+		r.mailboxLog(mb).Debug("mailbox fetched recently", "next_due", next)
 		return outcome{id: mb.ID, skipped: true}, true
 	}
 	return outcome{}, false

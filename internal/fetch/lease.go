@@ -81,10 +81,10 @@ func (r *Runner) leased(ctx context.Context, mb store.Mailbox, start time.Time) 
 		return outcome{id: mb.ID, err: err}
 	}
 	if !ok {
-		r.logger().Debug("mailbox leased by another worker", "mailbox_id", mb.ID, "mailbox", mb.Name)
+		r.mailboxLog(mb).Debug("mailbox leased by another worker")
 		return outcome{id: mb.ID, skipped: true}
 	}
-	defer r.release(ctx, mb.ID)
+	defer r.release(ctx, mb)
 	fresh, err := boxes.Get(ctx, mb.ID)
 	if err != nil {
 		return outcome{id: mb.ID, err: err}
@@ -130,9 +130,9 @@ func (r *Runner) renew(ctx context.Context, mb store.Mailbox, cancel context.Can
 			case err != nil:
 				// The database is unreachable: the pass fails on its own
 				// soon; keep trying while the lease lasts.
-				r.logger().Warn("cannot renew mailbox lease", "mailbox_id", mb.ID, "error", err)
+				r.mailboxLog(mb).Warn("cannot renew mailbox lease", "error", err)
 			case !ok:
-				r.logger().Warn("mailbox lease lost; stopping it", "mailbox_id", mb.ID, "mailbox", mb.Name)
+				r.mailboxLog(mb).Warn("mailbox lease lost; stopping it")
 				cancel(errLeaseLost)
 				return
 			}
@@ -143,10 +143,10 @@ func (r *Runner) renew(ctx context.Context, mb store.Mailbox, cancel context.Can
 
 // release gives the lease up with a context of its own: a SIGTERM must not
 // leave the mailbox locked for a whole TTL.
-func (r *Runner) release(ctx context.Context, id int64) {
+func (r *Runner) release(ctx context.Context, mb store.Mailbox) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := retry(rctx, func() error { return r.DB.Mailboxes().Release(rctx, id, r.worker()) }); err != nil {
-		r.logger().Warn("cannot release mailbox lease; it expires by itself", "mailbox_id", id, "error", err)
+	if err := retry(rctx, func() error { return r.DB.Mailboxes().Release(rctx, mb.ID, r.worker()) }); err != nil {
+		r.mailboxLog(mb).Warn("cannot release mailbox lease; it expires by itself", "error", err)
 	}
 }

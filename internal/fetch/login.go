@@ -100,11 +100,22 @@ func (r *Runner) token(ctx context.Context, mb store.Mailbox, cfg oauth.Config, 
 		// Not abandoned on ctx (SIGTERM, the mailbox timeout): a provider
 		// may already have rotated the refresh token, and only the answer
 		// carries the new one. The client's own timeout (30 s) bounds it.
-		tok, err := r.OAuthClient().Token(context.WithoutCancel(ctx), cfg, cur.RefreshToken)
+		tok, err := r.oauthFor(mb).Token(context.WithoutCancel(ctx), cfg, cur.RefreshToken)
 		r.metrics().TokenRefresh(refreshOutcome(err))
 		return tok, err
 	})
 	return tok.AccessToken, fresh, err
+}
+
+// oauthFor is the token client for mb: the runner's, whose "oauth token
+// request" lines also name the mailbox. A Client holds settings only, so a
+// copy shares its HTTP client and clock.
+func (r *Runner) oauthFor(mb store.Mailbox) *oauth.Client {
+	c := *r.OAuthClient()
+	if c.Logger != nil {
+		c.Logger = c.Logger.With("mailbox_id", mb.ID, "mailbox", mb.Name)
+	}
+	return &c
 }
 
 // refreshOutcome names a token request's outcome for Metrics.

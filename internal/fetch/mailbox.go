@@ -21,17 +21,18 @@ var errInterrupted = errors.New("interrupted: the fetcher was stopping")
 // last_success_at. The returned run is nil only when even the fetch_runs
 // row could not be written.
 func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run, error) {
-	log := r.logger().With("mailbox_id", mb.ID, "mailbox", mb.Name)
+	log := r.mailboxLog(mb)
 	start := r.now()
+	m := r.startMeter(mb)
 	r.warn(ctx, log, mb)
 	run, err := r.DB.Runs().Start(ctx, mb.ID, r.worker())
 	if err != nil {
 		log.Error("cannot record fetch run", "error", err)
-		r.metrics().MailboxDone(runOutcome(err), store.Run{}, r.now().Sub(start))
+		r.done(log, m, store.Run{}, err, r.now().Sub(start))
 		return nil, err
 	}
 	mctx, cancel := context.WithTimeout(ctx, r.mailboxTimeout())
-	err = r.fetchGuarded(mctx, mb, run)
+	err = r.fetchGuarded(mctx, mb, run, m)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		err = fmt.Errorf("%w: %w", interruption(ctx), err)
@@ -54,13 +55,33 @@ func (r *Runner) FetchMailbox(ctx context.Context, mb store.Mailbox) (*store.Run
 	// Notifications go out whatever the fetching did: those queued by
 	// this pass, and earlier ones still owed.
 	r.sendOutbox(ctx, log, mb)
-	took := r.now().Sub(start)
-	log.Info("mailbox done",
+	r.done(log, m, *run, err, r.now().Sub(start))
+	return run, err
+}
+
+// done reports a mailbox's part of a pass: the one "mailbox done" line
+// with its counts, the metrics and the progress display.
+func (r *Runner) done(log *slog.Logger, m *meter, run store.Run, err error, took time.Duration) {
+	outcome := runOutcome(err)
+	attrs := []any{
+		"outcome", outcome, "ok", err == nil,
 		"fetched", run.MessagesFetched, "tickets_created", run.TicketsCreated,
 		"appended", run.MessagesAppended, "skipped", run.MessagesSkipped,
-		"duration_ms", took.Milliseconds(), "ok", err == nil)
-	r.metrics().MailboxDone(runOutcome(err), *run, took)
-	return run, err
+		"duration_ms", took.Milliseconds(),
+	}
+	if err != nil {
+		// run.Error is the message recorded on the run, with the advice
+		// and the credentials hidden; the bare error only when the run
+		// could not be recorded at all.
+		why := run.Error
+		if why == "" {
+			why = err.Error()
+		}
+		attrs = append(attrs, "error", why)
+	}
+	log.Info("mailbox done", attrs...)
+	r.metrics().MailboxDone(outcome, run, took)
+	m.ended(outcome, run, took)
 }
 
 // runOutcome names a mailbox pass's outcome for Metrics: a shutdown or a
@@ -160,23 +181,22 @@ func (r *Runner) warn(ctx context.Context, log *slog.Logger, mb store.Mailbox) {
 // fetch runs a session; when the server ends it because the access token
 // expired mid-pass (Exchange's "BYE … AccessTokenExpired"), it refreshes
 // the token and runs one more session, which carries on from the cursor.
-func (r *Runner) fetch(ctx context.Context, mb store.Mailbox, run *store.Run) error {
+func (r *Runner) fetch(ctx context.Context, mb store.Mailbox, run *store.Run, m *meter) error {
 	if err := Validate(mb); err != nil {
 		return err
 	}
 	mb.AfterFetch = effectiveAction(mb)
-	err := r.session(ctx, mb, run, false)
+	err := r.session(ctx, mb, run, m, false)
 	if mailbox.TokenExpired(err) && mb.AuthType == "oauth2" && ctx.Err() == nil {
-		r.logger().Info("server ended the session because the access token expired; refreshing and reconnecting",
-			"mailbox_id", mb.ID, "mailbox", mb.Name)
-		err = r.session(ctx, mb, run, true)
+		r.mailboxLog(mb).Info("server ended the session because the access token expired; refreshing and reconnecting")
+		err = r.session(ctx, mb, run, m, true)
 	}
 	return err
 }
 
 // session logs in, settles actions still owed from earlier passes, then
 // stores every new message. forceRefresh gets a new access token first.
-func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, forceRefresh bool) (err error) {
+func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, m *meter, forceRefresh bool) (err error) {
 	sess, err := r.open(ctx, mb, forceRefresh)
 	if err != nil {
 		return err
@@ -210,7 +230,7 @@ func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, 
 			return err
 		}
 	}
-	return r.store(ctx, mb, sess, list.Messages, run, actionErr)
+	return r.store(ctx, mb, sess, list.Messages, run, m, actionErr)
 }
 
 // store fetches, parses and saves each new message in UID order, applying
@@ -219,33 +239,36 @@ func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, 
 // it is fetched again next pass; one that cannot be parsed is still saved,
 // with parse_error set. Once an action fails, the rest stay owed in the
 // ledger for the next pass, and storing goes on.
-func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Session, msgs []mailbox.Message, run *store.Run, actionErr error) error {
+func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Session, msgs []mailbox.Message, run *store.Run, m *meter, actionErr error) error {
 	known, err := r.DB.Tickets().Known(ctx, mb.ID, keysOf(msgs))
 	if err != nil {
 		return errors.Join(err, actionErr)
 	}
+	m.listed(unknown(msgs, known))
 	acts := &actions{r: r, mb: mb, sess: sess, err: actionErr}
-	for _, m := range msgs {
-		if known[m.Key] {
+	for _, msg := range msgs {
+		if known[msg.Key] {
 			continue
 		}
 		save := r.storeOne
-		if m.Size > r.maxMessageBytes(mb) {
+		if msg.Size > r.maxMessageBytes(mb) {
 			save = r.storeOversized
 		}
-		saved, err := save(ctx, mb, sess, m)
+		saved, err := save(ctx, mb, sess, msg)
 		if errors.Is(err, mailbox.ErrGone) {
 			run.MessagesSkipped++
-			r.logger().Warn("message vanished from the server before it was fetched (moved or deleted by another client)",
-				"mailbox_id", mb.ID, "source_key", m.Key)
+			m.handled(run)
+			r.mailboxLog(mb).Warn("message vanished from the server before it was fetched (moved or deleted by another client)",
+				"source_key", msg.Key)
 			continue
 		}
 		if err != nil {
 			return errors.Join(&unsavedError{err}, acts.flush(ctx))
 		}
 		run.Count(saved.Outcome)
+		m.handled(run)
 		if !saved.Partial {
-			acts.add(ctx, m.Key)
+			acts.add(ctx, msg.Key)
 		}
 	}
 	return acts.flush(ctx)
@@ -299,7 +322,7 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 	}
 	f := fetched(mb, m, raw, ticket.ParseWith(raw, r.Limits))
 	f.Notify = r.notifying(mb)
-	return r.save(ctx, f)
+	return r.save(ctx, mb, f)
 }
 
 // save stores f. When the database refuses a decoded field (a value past
@@ -307,14 +330,14 @@ func (r *Runner) storeOne(ctx context.Context, mb store.Mailbox, sess mailbox.Se
 // reason, rather than stall the mailbox on it forever. Other errors (the
 // database down or busy) stop the pass, and the message is fetched again
 // next time with all its fields.
-func (r *Runner) save(ctx context.Context, f store.Fetched) (store.Saved, error) {
+func (r *Runner) save(ctx context.Context, mb store.Mailbox, f store.Fetched) (store.Saved, error) {
 	saved, err := r.DB.Tickets().Save(ctx, f)
 	if err == nil || !store.IsDataError(err) {
 		return saved, err
 	}
 	f.Parsed = rawOnly(f.Raw, err)
 	if saved, rerr := r.DB.Tickets().Save(ctx, f); rerr == nil {
-		r.logger().Warn("message stored as raw bytes only", "mailbox_id", f.MailboxID, "source_key", f.SourceKey, "error", err)
+		r.mailboxLog(mb).Warn("message stored as raw bytes only", "source_key", f.SourceKey, "error", err)
 		return saved, nil
 	}
 	return saved, err
@@ -357,9 +380,9 @@ func (r *Runner) storeOversized(ctx context.Context, mb store.Mailbox, sess mail
 	f := fetched(mb, m, head, parsed)
 	f.Size, f.Action = max(m.Size, 1), store.ActionKeep
 	f.Notify = r.notifying(mb)
-	r.logger().Warn("message over the size limit: stored its header only and left it on the server",
-		"mailbox_id", mb.ID, "source_key", m.Key, "size_bytes", m.Size, "limit_bytes", limit)
-	saved, err := r.save(ctx, f)
+	r.mailboxLog(mb).Warn("message over the size limit: stored its header only and left it on the server",
+		"source_key", m.Key, "size_bytes", m.Size, "limit_bytes", limit)
+	saved, err := r.save(ctx, mb, f)
 	saved.Partial = true
 	return saved, err
 }
@@ -461,6 +484,17 @@ func (r *Runner) applyAction(ctx context.Context, mb store.Mailbox, sess mailbox
 		return fmt.Errorf("after_fetch %s (messages are stored; the action is retried next run): %w", action, err)
 	}
 	return r.DB.Tickets().MarkDone(ctx, mb.ID, done)
+}
+
+// unknown counts the messages of msgs not in known: those a pass fetches.
+func unknown(msgs []mailbox.Message, known map[string]bool) int {
+	n := 0
+	for _, m := range msgs {
+		if !known[m.Key] {
+			n++
+		}
+	}
+	return n
 }
 
 func keysOf(msgs []mailbox.Message) []string {

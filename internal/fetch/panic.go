@@ -17,7 +17,7 @@ var fetchHook func(store.Mailbox)
 // over a server's answer) into that mailbox's error, so every other
 // mailbox carries on. What was stored before the panic is committed and
 // kept; the mailbox backs off like any failure.
-func (r *Runner) fetchGuarded(ctx context.Context, mb store.Mailbox, run *store.Run) (err error) {
+func (r *Runner) fetchGuarded(ctx context.Context, mb store.Mailbox, run *store.Run, m *meter) (err error) {
 	defer func() {
 		v := recover()
 		if v == nil {
@@ -26,14 +26,13 @@ func (r *Runner) fetchGuarded(ctx context.Context, mb store.Mailbox, run *store.
 		what := describePanic(v)
 		// The stack holds function names and raw argument words, never the
 		// bytes of a string, so it cannot leak a token or a message.
-		r.logger().Error("bug: fetching the mailbox panicked", "mailbox_id", mb.ID, "mailbox", mb.Name,
-			"panic", what, "stack", string(debug.Stack()))
+		r.mailboxLog(mb).Error("bug: fetching the mailbox panicked", "panic", what, "stack", string(debug.Stack()))
 		err = fmt.Errorf("internal error while fetching (%s); the messages stored before it are kept and the mailbox is tried again later. Please report it with the log line \"bug: fetching the mailbox panicked\"", what)
 	}()
 	if fetchHook != nil {
 		fetchHook(mb)
 	}
-	return r.fetch(ctx, mb, run)
+	return r.fetch(ctx, mb, run, m)
 }
 
 // describePanic names a panic without printing an arbitrary value, which

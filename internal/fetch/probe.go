@@ -83,7 +83,7 @@ func (r *Runner) Probe(ctx context.Context, mb store.Mailbox, opts ProbeOptions)
 	p := &probe{r: r, mb: mb, opts: opts, res: ProbeResult{Messages: -1}}
 	p.res.Warning = warning(mb, r.now())
 	if p.res.Warning == "" {
-		p.res.Warning = r.sendingWarning(ctx, r.logger(), mb)
+		p.res.Warning = r.sendingWarning(ctx, r.mailboxLog(mb), mb)
 	}
 	settings := p.run(ProbeSettings, func() (string, error) {
 		if err := Validate(mb); err != nil {
@@ -217,7 +217,7 @@ func (p *probe) smtp(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if err := sub.Close(); err != nil {
-		p.r.logger().Debug("SMTP QUIT failed", "mailbox_id", p.mb.ID, "error", err)
+		p.r.mailboxLog(p.mb).Debug("SMTP QUIT failed", "error", err)
 	}
 	srv, _ := SMTPServerOf(p.mb) // openSubmission checked it
 	return fmt.Sprintf("logged in to %s:%d (%s) as %s (%s); nothing sent",

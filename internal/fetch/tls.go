@@ -100,9 +100,8 @@ func (r *Runner) warnSkipVerify(mb store.Mailbox) {
 	if !mb.TLSSkipVerify {
 		return
 	}
-	r.logger().Warn("TLS certificate verification is off for this mailbox (tls_skip_verify): "+
+	r.mailboxLog(mb).Warn("TLS certificate verification is off for this mailbox (tls_skip_verify): "+
 		"anyone on the network path can pose as the mail server and read the password or token and the mail",
-		"mailbox_id", mb.ID, "mailbox", mb.Name,
 		"fix", "set tls_ca_cert to the server's CA certificate (PEM) and tls_skip_verify = false")
 }
 
