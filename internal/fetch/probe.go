@@ -101,8 +101,16 @@ func (r *Runner) Probe(ctx context.Context, mb store.Mailbox, opts ProbeOptions)
 		p.skip(ProbeToken, earlier)
 	}
 	var sess mailbox.Session
-	login := false
+	login, busy := false, false
 	if token {
+		release, err := p.lockMaildrop(ctx)
+		if err != nil {
+			p.add(ProbeStep{Name: ProbeLogin, Err: err, Message: err.Error()})
+			busy = true
+		}
+		defer release()
+	}
+	if token && !busy {
 		login = p.run(ProbeLogin, func() (string, error) {
 			var err error
 			if sess, err = r.open(ctx, mb, false); err != nil {
@@ -110,7 +118,7 @@ func (r *Runner) Probe(ctx context.Context, mb store.Mailbox, opts ProbeOptions)
 			}
 			return "logged in as " + mb.Username + " (" + mechanism(mb) + ")", nil
 		})
-	} else {
+	} else if !busy {
 		p.skip(ProbeLogin, earlier)
 	}
 	if login {
@@ -139,6 +147,28 @@ func (r *Runner) Probe(ctx context.Context, mb store.Mailbox, opts ProbeOptions)
 		p.run(ProbeSMTP, func() (string, error) { return p.smtp(ctx) })
 	}
 	return p.res
+}
+
+// errMaildropBusy is a POP3 probe that found a worker fetching the mailbox.
+var errMaildropBusy = errors.New("a worker is fetching this mailbox right now, and a POP3 server " +
+	"locks the maildrop for one session at a time (RFC 1939 section 8): run the test again when its pass has ended")
+
+// lockMaildrop takes the mailbox's lease for a POP3 probe: the server
+// would refuse a worker's login while the probe holds the maildrop, and the
+// worker would record that as the mailbox failing. IMAP allows concurrent
+// sessions and needs no lease. release gives the lease up.
+func (p *probe) lockMaildrop(ctx context.Context) (release func(), err error) {
+	if p.mb.Protocol != "pop3" {
+		return func() {}, nil
+	}
+	ok, err := p.r.DB.Mailboxes().Lease(ctx, p.mb.ID, p.r.worker(), p.r.now(), p.r.leaseTTL())
+	switch {
+	case err != nil:
+		return func() {}, fmt.Errorf("take the mailbox's lease: %w", err)
+	case !ok:
+		return func() {}, errMaildropBusy
+	}
+	return func() { p.r.release(ctx, p.mb) }, nil
 }
 
 // probe is one Probe in progress.

@@ -3,6 +3,7 @@ package fetch_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -144,4 +145,34 @@ func TestProbePOP3(t *testing.T) {
 	require.Contains(t, res.Steps[3].Detail, "maildrop: 2 messages")
 	require.Len(t, b.pop.Messages("pop@example.com"), 2, "nothing deleted")
 	require.Equal(t, int64(0), count(t, db, "SELECT count(*) FROM ticket_messages"))
+}
+
+// TestProbePOP3WaitsForTheWorker: a POP3 server locks the maildrop for one
+// session, so a probe while a worker holds the mailbox's lease does not
+// log in (the worker's login would be refused), and says why; the probe
+// holds the lease itself while it is logged in, and gives it back.
+func TestProbePOP3WaitsForTheWorker(t *testing.T) {
+	t.Parallel()
+	db := storetest.Postgres(t)
+	b := setupPOP3(t, db, "keep")
+	ctx := context.Background()
+	mb, err := db.Mailboxes().Get(ctx, b.id)
+	require.NoError(t, err)
+
+	ok, err := db.Mailboxes().Lease(ctx, b.id, "other-worker", time.Now(), time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	res := b.runner.Probe(ctx, mb, fetch.ProbeOptions{})
+	require.False(t, res.OK())
+	require.Equal(t, fetch.ProbeLogin, res.Steps[2].Name)
+	require.ErrorContains(t, res.Steps[2].Err, "a worker is fetching this mailbox right now")
+	require.Equal(t, "an earlier step failed", res.Steps[3].Skipped)
+	require.Zero(t, b.pop.Logins(), "no login while the worker holds the maildrop")
+
+	require.NoError(t, db.Mailboxes().Release(ctx, b.id, "other-worker"))
+	res = b.runner.Probe(ctx, mb, fetch.ProbeOptions{})
+	require.True(t, res.OK(), "%v", res.Steps)
+	ok, err = db.Mailboxes().Lease(ctx, b.id, "other-worker", time.Now(), time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok, "the probe gave its lease back")
 }
