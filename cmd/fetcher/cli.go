@@ -39,8 +39,11 @@ Usage:
   fetcher secrets genkey|status|rotate  make a key, count or re-encrypt the stored secrets
   fetcher status [--format json]  every mailbox's health; exit status 1 when an enabled one
                                  is failing or needs re-authorization (for cron and monitoring)
-  fetcher mailbox list|show|enable|disable|test  list the mailboxes, show one, switch one on
-                                 or off, or test its connection without fetching
+  fetcher mailbox add|set|list|show|enable|disable|test  add a mailbox or change its
+                                 settings, list them, show one, switch one on or off, or
+                                 test its connection without fetching
+  fetcher seed [--dry-run] FILE  create or update the mailboxes and ticket types of a
+                                 reviewed YAML file (docs/provisioning.md)
   fetcher help                   show this text
 
 Settings come from flags or the environment: DATABASE_URL (postgres://… or
@@ -72,6 +75,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"secrets":   m.secretsCmd,
 		"status":    m.statusCmd,
 		"mailbox":   m.mailboxCmd,
+		"seed":      m.seedCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	switch {

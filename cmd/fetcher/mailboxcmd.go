@@ -17,6 +17,11 @@ import (
 )
 
 const mailboxUsage = `Usage:
+  fetcher mailbox add [flags] NAME  add a mailbox: a flag per column (--host, --username,
+                                    --oauth-provider …), secrets from a file or the
+                                    environment (--client-secret-file, --client-secret-env)
+  fetcher mailbox set [flags] NAME|ID
+                                    change the columns the flags name, nothing else
   fetcher mailbox list [--format table|json]  the mailboxes: id, name, protocol, server,
                                     username, sign-in, provider, enabled, status
   fetcher mailbox show NAME|ID      every setting and state of one mailbox (secrets only as
@@ -29,8 +34,9 @@ const mailboxUsage = `Usage:
                                     folder and, when it sends, log in to its SMTP server;
                                     exit status 1 when a step fails
 
-NAME|ID is mailboxes.name, or the mailbox's id. These commands never change
-the schema: run fetcher migrate first. Settings (DATABASE_URL, the secret key
+NAME|ID is mailboxes.name, or the mailbox's id. add and set check the row as
+a pass would before writing it, and migrate the schema like fetcher run;
+the other commands never change the schema: run fetcher migrate first. Settings (DATABASE_URL, the secret key
 …) are those of fetcher run (docs/configuration.md).
 Run "fetcher mailbox COMMAND --help" for a command's flags.
 `
@@ -38,9 +44,13 @@ Run "fetcher mailbox COMMAND --help" for a command's flags.
 func (m *Main) mailboxCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(m.Stderr, mailboxUsage)
-		return &usageError{errors.New("mailbox needs a command: list, show, enable, disable or test")}
+		return &usageError{errors.New("mailbox needs a command: add, set, list, show, enable, disable or test")}
 	}
 	switch args[0] {
+	case "add":
+		return m.mailboxAdd(ctx, args[1:])
+	case "set":
+		return m.mailboxSet(ctx, args[1:])
 	case "list":
 		return m.mailboxList(ctx, args[1:])
 	case "show":

@@ -297,7 +297,10 @@ func TestOperatorCommandUsage(t *testing.T) {
 		{"status stray argument", nil, []string{"status", "Support"}, exitUsage, "takes no arguments"},
 		{"mailbox help", nil, []string{"mailbox", "--help"}, exitOK, "fetcher mailbox test [--refresh] NAME|ID"},
 		{"mailbox without command", nil, []string{"mailbox"}, exitUsage, "mailbox needs a command"},
-		{"mailbox unknown command", nil, []string{"mailbox", "add"}, exitUsage, `unknown mailbox command "add"`},
+		{"mailbox unknown command", nil, []string{"mailbox", "remove"}, exitUsage, `unknown mailbox command "remove"`},
+		{"seed needs a file", nil, []string{"seed"}, exitUsage, "seed takes one file, got 0"},
+		{"seed of a missing file", nil, []string{"seed", "/nonexistent/seed.yaml"}, exitUsage, "read seed file: open /nonexistent/seed.yaml"},
+		{"mailbox add needs a name", nil, []string{"mailbox", "add", "--host", "x"}, exitUsage, "mailbox add takes one mailbox"},
 		{"mailbox list help", nil, []string{"mailbox", "list", "--help"}, exitOK, "-format"},
 		{"mailbox list bad format", nil, []string{"mailbox", "list", "--format", "csv"}, exitUsage, "--format"},
 		{"mailbox show without name", nil, []string{"mailbox", "show"}, exitUsage, "takes one mailbox"},
@@ -312,7 +315,7 @@ func TestOperatorCommandUsage(t *testing.T) {
 		{"status with the database down", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"},
 			[]string{"status"}, exitCheck, "connect"},
 		{"top-level usage lists status", nil, []string{"help"}, exitOK, "fetcher status"},
-		{"top-level usage lists mailbox", nil, []string{"help"}, exitOK, "fetcher mailbox list|show|enable|disable|test"},
+		{"top-level usage lists mailbox", nil, []string{"help"}, exitOK, "fetcher mailbox add|set|list|show|enable|disable|test"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

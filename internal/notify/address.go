@@ -39,6 +39,11 @@ func checkAddress(addr string) error {
 	return nil
 }
 
+// AdminAddresses returns the addresses of a ticket_types.admin_email
+// value, or why it is not a list of addresses; provisioning checks a value
+// with it before storing it.
+func AdminAddresses(v string) ([]string, error) { return parseAdminList(v) }
+
 // parseAdminList returns the addresses of a ticket_types.admin_email value,
 // without duplicates, in the order given.
 func parseAdminList(v string) ([]string, error) {
