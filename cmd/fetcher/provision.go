@@ -66,6 +66,9 @@ func (m *Main) provisionFlags(usage string, more func(*flag.FlagSet)) func(*flag
 // prints the plan and, unless dryRun, applies it.
 func (m *Main) provision(ctx context.Context, cfg Config, dryRun bool,
 	plan func(*provision.Planner) (*provision.Plan, error)) error {
+	if dryRun {
+		cfg.AutoMigrate = false // a dry run writes nothing, the schema included
+	}
 	db, err := openDatabase(ctx, cfg, m.logger(cfg))
 	if err != nil {
 		return err
@@ -209,15 +212,17 @@ type fieldFlags struct {
 	stdin    io.Reader
 	create   bool
 	settings []provision.Setting
-	// stdinText is standard input once read: the flags are parsed twice
-	// (see splitOperands).
+	// stdinText is standard input once read, by the flag stdinFlag: the
+	// flags are parsed twice (see splitOperands), and only one flag may
+	// read it.
 	stdinText *string
+	stdinFlag string
 }
 
 // register defines the flags on fs; the settings collected are those of
 // the last flag set parsed.
 func (ff *fieldFlags) register(fs *flag.FlagSet) {
-	ff.settings = nil
+	ff.settings, ff.stdinFlag = nil, ""
 	for _, f := range provision.Fields {
 		switch {
 		case f.Key == "name" && ff.create:
@@ -240,6 +245,12 @@ func as(s string) (string, error) { return s, nil }
 
 func (ff *fieldFlags) add(fs *flag.FlagSet, flagName, key, help string, read func(string) (string, error), isBool bool) {
 	fs.Var(&fieldValue{isBool: isBool, set: func(s string) error {
+		if s == "-" && strings.HasSuffix(flagName, "-file") {
+			if ff.stdinFlag != "" && ff.stdinFlag != flagName {
+				return fmt.Errorf("--%s and --%s both read standard input: give one of them a file", ff.stdinFlag, flagName)
+			}
+			ff.stdinFlag = flagName
+		}
 		text, err := read(s)
 		if err != nil {
 			return fmt.Errorf("--%s: %w", flagName, err)
@@ -271,7 +282,7 @@ func (ff *fieldFlags) fromFile(path string) (string, error) {
 func (ff *fieldFlags) fromEnv(name string) (string, error) {
 	v := ff.getenv(name)
 	if v == "" {
-		return "", fmt.Errorf("environment variable %s is not set", name)
+		return "", fmt.Errorf("environment variable %s is not set, or empty", name)
 	}
 	return v, nil
 }

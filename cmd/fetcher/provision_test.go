@@ -169,6 +169,7 @@ func TestMailboxAddAndSet(t *testing.T) {
 		{"unset variable", []string{"--password-env", "NOPE"}, 2, "environment variable NOPE is not set", "env-password"},
 		{"refused row", []string{"--protocol", "imap4"}, 2, `mailbox setting protocol: "imap4" is not a protocol`, "env-password"},
 		{"no flags", nil, 2, "changes nothing without flags", "env-password"},
+		{"standard input twice", []string{"--password-file", "-", "--refresh-token-file", "-"}, 2, "--password-file and --refresh-token-file both read standard input", "env-password"},
 		{"same value", []string{"--host", "pop.example.org"}, 0, `unchanged mailbox "pop"`, "env-password"},
 	}
 	for _, tt := range tests {

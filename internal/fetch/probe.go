@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fetcherhq/fetcher/internal/mailbox"
@@ -77,8 +78,9 @@ func (r ProbeResult) OK() bool {
 // folder (IMAP) or the maildrop (POP3) to count its messages, and, when
 // the mailbox sends, logs in to its SMTP server and leaves without
 // sending. Nothing changes on the servers, and nothing is written to the
-// database but the tokens: no ticket, no fetch_runs row, no status,
-// last_error or warning. mb must carry its secrets (Mailboxes.Get).
+// database but the tokens (and, for POP3, the lease it holds while logged
+// in): no ticket, no fetch_runs row, no status, last_error or warning.
+// mb must carry its secrets (Mailboxes.Get).
 func (r *Runner) Probe(ctx context.Context, mb store.Mailbox, opts ProbeOptions) ProbeResult {
 	p := &probe{r: r, mb: mb, opts: opts, res: ProbeResult{Messages: -1}}
 	p.res.Warning = warning(mb, r.now())
@@ -101,10 +103,10 @@ func (r *Runner) Probe(ctx context.Context, mb store.Mailbox, opts ProbeOptions)
 		p.skip(ProbeToken, earlier)
 	}
 	var sess mailbox.Session
-	login, busy := false, false
+	login, busy, release := false, false, func() {}
 	if token {
-		release, err := p.lockMaildrop(ctx)
-		if err != nil {
+		var err error
+		if release, err = p.lockMaildrop(ctx); err != nil {
 			p.add(ProbeStep{Name: ProbeLogin, Err: err, Message: err.Error()})
 			busy = true
 		}
@@ -138,6 +140,7 @@ func (r *Runner) Probe(ctx context.Context, mb store.Mailbox, opts ProbeOptions)
 	} else {
 		p.skip(ProbeFolder, earlier)
 	}
+	release() // the maildrop is closed: the SMTP step needs no lease
 	switch {
 	case !mb.SMTPEnabled:
 		p.skip(ProbeSMTP, "sending is off (smtp_enabled = false)")
@@ -168,7 +171,15 @@ func (p *probe) lockMaildrop(ctx context.Context) (release func(), err error) {
 	case !ok:
 		return func() {}, errMaildropBusy
 	}
-	return func() { p.r.release(ctx, p.mb) }, nil
+	// A dial and a UIDL listing of a large maildrop can outlast the TTL.
+	stop := p.r.renew(ctx, p.mb, func(error) {})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stop()
+			p.r.release(ctx, p.mb)
+		})
+	}, nil
 }
 
 // probe is one Probe in progress.

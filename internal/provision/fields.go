@@ -34,7 +34,10 @@ type Field struct {
 	// Identity marks the settings a cached access token was issued for:
 	// a change drops the cached tokens, so the next pass asks anew.
 	Identity bool
-	ptr      func(*store.Mailbox) any
+	// Default is the schema's default, which an empty value (YAML ~, or
+	// --flag "") restores; "" means the zero value (NULL, false, 0).
+	Default string
+	ptr     func(*store.Mailbox) any
 }
 
 // Flag is the field's command-line flag name.
@@ -43,10 +46,10 @@ func (f Field) Flag() string { return strings.ReplaceAll(f.Key, "_", "-") }
 // Mailbox fields, in the order of docs/schema.md.
 var Fields = []Field{
 	{Key: "name", Help: "the mailbox's unique name", ptr: func(m *store.Mailbox) any { return &m.Name }},
-	{Key: "protocol", Help: "imap or pop3", ptr: func(m *store.Mailbox) any { return &m.Protocol }},
+	{Key: "protocol", Help: "imap or pop3", Identity: true, ptr: func(m *store.Mailbox) any { return &m.Protocol }},
 	{Key: "host", Help: "the mail server, e.g. outlook.office365.com", Identity: true, ptr: func(m *store.Mailbox) any { return &m.Host }},
 	{Key: "port", Kind: Int, Help: "993 for IMAPS, 995 for POP3S", ptr: func(m *store.Mailbox) any { return &m.Port }},
-	{Key: "use_ssl", Kind: Bool, Help: "TLS from the first byte (default true)", ptr: func(m *store.Mailbox) any { return &m.UseSSL }},
+	{Key: "use_ssl", Kind: Bool, Help: "TLS from the first byte (default true)", Default: "true", ptr: func(m *store.Mailbox) any { return &m.UseSSL }},
 	{Key: "starttls", Kind: Bool, Help: "upgrade a plain connection with STARTTLS", ptr: func(m *store.Mailbox) any { return &m.StartTLS }},
 	{Key: "username", Help: "the mailbox's address or login", Identity: true, ptr: func(m *store.Mailbox) any { return &m.Username }},
 	{Key: "auth_type", Help: "oauth2 (default) or password", ptr: func(m *store.Mailbox) any { return &m.AuthType }},
@@ -82,7 +85,7 @@ var Fields = []Field{
 	{Key: "smtp_from", Help: "the sender address; empty means username", ptr: func(m *store.Mailbox) any { return &m.SMTPFrom }},
 	{Key: "smtp_from_name", Help: "the sender's display name", ptr: func(m *store.Mailbox) any { return &m.SMTPFromName }},
 	{Key: "smtp_scopes", Help: "scopes of the sending token; empty means the provider's", Identity: true, ptr: func(m *store.Mailbox) any { return &m.SMTPScopes }},
-	{Key: "enabled", Kind: Bool, Help: "fetch it (default true)", ptr: func(m *store.Mailbox) any { return &m.Enabled }},
+	{Key: "enabled", Kind: Bool, Help: "fetch it (default true)", Default: "true", ptr: func(m *store.Mailbox) any { return &m.Enabled }},
 }
 
 // FieldByKey finds a mailbox field by its key.
@@ -95,9 +98,13 @@ func FieldByKey(key string) (Field, bool) {
 	return Field{}, false
 }
 
-// Set parses text into the field of m. Empty text sets the zero value,
-// which for a column with a schema default means that default.
+// Set parses text into the field of m. Empty text sets the default: the
+// field's Default, else the zero value, which for a text column with a
+// schema default means that default (see store.MailboxDefaults).
 func (f Field) Set(m *store.Mailbox, text string) error {
+	if strings.TrimSpace(text) == "" {
+		text = f.Default
+	}
 	switch p := f.ptr(m).(type) {
 	case *string:
 		*p = text

@@ -30,18 +30,22 @@ type Planner struct {
 	Now func() time.Time
 	// mailboxes known to this plan by name, for the ticket types.
 	planned map[string]bool
+	// seeding: a seed file is applied on every deploy, so it must not
+	// put back a refresh token the provider has rotated since.
+	seeding bool
 }
 
 // PlanFile plans a seed file: every entry is checked before anything is
 // written, and the first error names the file and line.
 func (p *Planner) PlanFile(ctx context.Context, f *File) (*Plan, error) {
 	plan := &Plan{}
+	p.seeding = true
 	for _, e := range f.Mailboxes {
-		w, err := p.mailbox(ctx, e.Name, e)
+		w, note, err := p.mailbox(ctx, e.Name, e)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: mailbox %q: %w", f.Path, e.Line, e.Name, err)
 		}
-		plan.addMailbox(w)
+		plan.addMailbox(w, note)
 	}
 	for _, e := range f.TicketTypes {
 		w, err := p.ticketType(ctx, e)
@@ -56,7 +60,7 @@ func (p *Planner) PlanFile(ctx context.Context, f *File) (*Plan, error) {
 // PlanMailbox plans one mailbox: a new one when create, else the changes
 // to the mailbox named ref (e holds its new name, if renamed).
 func (p *Planner) PlanMailbox(ctx context.Context, ref string, e Entry, create bool) (*Plan, error) {
-	existing, err := p.existing(ctx, ref)
+	existing, unreadable, err := p.existing(ctx, ref)
 	switch {
 	case err != nil:
 		return nil, err
@@ -65,27 +69,35 @@ func (p *Planner) PlanMailbox(ctx context.Context, ref string, e Entry, create b
 	case !create && existing == nil:
 		return nil, fmt.Errorf("no mailbox is named %q: add it with fetcher mailbox add", ref)
 	}
+	if e.Name != ref && !create {
+		if other, _, err := p.existing(ctx, e.Name); err != nil || other != nil {
+			return nil, errors.Join(err, fmt.Errorf("name: another mailbox is named %q already", e.Name))
+		}
+	}
 	w, err := p.build(existing, e)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %q: %w", e.Name, err)
 	}
 	plan := &Plan{}
-	plan.addMailbox(w)
+	plan.addMailbox(w, unreadableNote(w, unreadable))
 	return plan, nil
 }
 
-func (plan *Plan) addMailbox(w store.MailboxWrite) {
+func (plan *Plan) addMailbox(w store.MailboxWrite, note string) {
 	plan.Mailboxes = append(plan.Mailboxes, w)
-	if step := nextStep(w); step != "" {
-		plan.Next = append(plan.Next, step)
+	for _, step := range []string{note, nextStep(w)} {
+		if step != "" {
+			plan.Next = append(plan.Next, step)
+		}
 	}
 }
 
-// mailbox plans the mailbox named name from e.
-func (p *Planner) mailbox(ctx context.Context, name string, e Entry) (store.MailboxWrite, error) {
-	existing, err := p.existing(ctx, name)
+// mailbox plans the mailbox named name from e, with a note on a secret
+// that could not be read.
+func (p *Planner) mailbox(ctx context.Context, name string, e Entry) (store.MailboxWrite, string, error) {
+	existing, unreadable, err := p.existing(ctx, name)
 	if err != nil {
-		return store.MailboxWrite{}, err
+		return store.MailboxWrite{}, "", err
 	}
 	w, err := p.build(existing, e)
 	if err == nil {
@@ -94,19 +106,30 @@ func (p *Planner) mailbox(ctx context.Context, name string, e Entry) (store.Mail
 		}
 		p.planned[w.Mailbox.Name] = true
 	}
-	return w, err
+	return w, unreadableNote(w, unreadable), err
 }
 
-// existing returns the stored mailbox named name, or nil.
-func (p *Planner) existing(ctx context.Context, name string) (*store.Mailbox, error) {
-	mb, err := p.DB.Mailboxes().GetByName(ctx, name)
+// existing returns the stored mailbox named name, or nil, and the secret
+// column that could not be decrypted, if any (it reads as empty).
+func (p *Planner) existing(ctx context.Context, name string) (*store.Mailbox, string, error) {
+	mb, unreadable, err := p.DB.Mailboxes().Inspect(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, nil
+		return nil, "", nil
 	case err != nil:
-		return nil, err
+		return nil, "", err
 	}
-	return &mb, nil
+	return &mb, unreadable, nil
+}
+
+// unreadableNote tells the admin of a stored secret the configured keys
+// cannot open, unless this plan stores it again.
+func unreadableNote(w store.MailboxWrite, column string) string {
+	if column == "" || slices.Contains(w.Columns, column) {
+		return ""
+	}
+	return fmt.Sprintf("mailbox %q: its %s cannot be decrypted with the configured keys (docs/security.md): give it again",
+		w.Mailbox.Name, column)
 }
 
 // NewMailbox is a mailbox with the schema's defaults.
@@ -126,6 +149,11 @@ func (p *Planner) build(existing *store.Mailbox, e Entry) (store.MailboxWrite, e
 	after := before
 	for _, s := range e.Settings {
 		f, _ := FieldByKey(s.Key)
+		if s.Key == "refresh_token" && p.seeding && before.RefreshToken != "" {
+			// The provider rotates it; the stored one is newer than the
+			// file's (fetcher mailbox set replaces it on purpose).
+			continue
+		}
 		if err := f.Set(&after, s.Text); err != nil {
 			return store.MailboxWrite{}, fmt.Errorf("%s: %w", s.Key, err)
 		}
@@ -138,10 +166,10 @@ func (p *Planner) build(existing *store.Mailbox, e Entry) (store.MailboxWrite, e
 		changed := !same(f.Get(&before), f.Get(&after))
 		if changed || (w.Create && (set || f.Key == "port")) {
 			w.Columns = append(w.Columns, f.Key)
-			w.DropTokens = w.DropTokens || (changed && f.Identity && !w.Create)
-			// Another server's or account's UIDs mean nothing against the
-			// stored cursor, even under the same UIDVALIDITY.
-			w.ForgetCursors = w.ForgetCursors || (changed && !w.Create && (f.Key == "host" || f.Key == "username"))
+			w.DropTokens = w.DropTokens || (changed && !w.Create && (f.Identity || f.Key == "refresh_token"))
+			// Another server's, account's or protocol's UIDs mean nothing
+			// against the stored cursor, even under the same UIDVALIDITY.
+			w.ForgetCursors = w.ForgetCursors || (changed && !w.Create && slices.Contains(cursorKeys, f.Key))
 		}
 	}
 	if len(w.Columns) == 0 || slices.Equal(w.Columns, []string{"enabled"}) && !after.Enabled {
@@ -151,6 +179,10 @@ func (p *Planner) build(existing *store.Mailbox, e Entry) (store.MailboxWrite, e
 	}
 	return w, p.validate(after)
 }
+
+// cursorKeys are the settings whose change makes the stored cursor
+// another mailbox's.
+var cursorKeys = []string{"protocol", "host", "username"}
 
 // same compares two field values; times by instant.
 func same(a, b any) bool {
@@ -265,7 +297,10 @@ func applyTicketType(t store.TicketType, current string, e Entry) (store.TicketT
 				_, err = notify.AdminAddresses(t.AdminEmail)
 			}
 		case "notify_new":
-			t.NotifyNew, err = parseBool(s.Text)
+			t.NotifyNew = true // the column's default, for an empty value
+			if strings.TrimSpace(s.Text) != "" {
+				t.NotifyNew, err = parseBool(s.Text)
+			}
 		case "notify_replies":
 			t.NotifyReplies, err = parseBool(s.Text)
 		case "acknowledge":

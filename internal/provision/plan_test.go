@@ -270,3 +270,116 @@ func TestPlanMailboxSet(t *testing.T) {
 }
 
 func writeFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o600) }
+
+func planEntry(t *testing.T, db *store.DB, src string) (*provision.Plan, error) {
+	t.Helper()
+	f, err := provision.Parse([]byte(src), "seed.yaml", getenv)
+	require.NoError(t, err)
+	return planner(db).PlanFile(context.Background(), f)
+}
+
+func apply(t *testing.T, db *store.DB, src string) *provision.Plan {
+	t.Helper()
+	plan, err := planEntry(t, db, src)
+	require.NoError(t, err)
+	require.NoError(t, plan.Apply(context.Background(), db))
+	return plan
+}
+
+const pwBox = "mailboxes:\n  - name: m\n    protocol: imap\n    host: imap.example.org\n    username: u\n    auth_type: password\n    password: pw\n"
+
+// TestSeedKeepsARotatedRefreshToken: a seed applied on every deploy must
+// not put back the refresh token it started with once the provider has
+// rotated it; mailbox set may replace it on purpose.
+func TestSeedKeepsARotatedRefreshToken(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	src := "mailboxes:\n  - name: m\n    protocol: imap\n    host: outlook.office365.com\n    username: u@contoso.com\n" +
+		"    oauth_provider: microsoft\n    tenant_id: contoso.onmicrosoft.com\n    client_id: c\n    refresh_token: original\n"
+	apply(t, db, src)
+	require.NoError(t, db.Exec(ctx, "UPDATE mailboxes SET refresh_token = 'rotated', access_token = 'at' WHERE name = 'm'"))
+	plan := apply(t, db, src)
+	require.Empty(t, plan.Mailboxes[0].Columns)
+	mb, err := db.Mailboxes().GetByName(ctx, "m")
+	require.NoError(t, err)
+	require.Equal(t, "rotated", mb.RefreshToken)
+
+	plan, err = planner(db).PlanMailbox(ctx, "m", provision.Entry{Name: "m", Settings: []provision.Setting{{Key: "refresh_token", Text: "new"}}}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{"refresh_token"}, plan.Mailboxes[0].Columns)
+	require.True(t, plan.Mailboxes[0].DropTokens, "the cached access token belongs to the old grant")
+}
+
+// TestEmptyValueRestoresTheDefault: ~ sets a column back to its schema
+// default, true for enabled, use_ssl and notify_new.
+func TestEmptyValueRestoresTheDefault(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	apply(t, db, pwBox+"    enabled: false\n    use_ssl: false\n    starttls: true\n    port: 143\n    folder: Support\n"+
+		"ticket_types:\n  - name: T\n    notify_new: false\n")
+	apply(t, db, pwBox+"    enabled: ~\n    use_ssl: ~\n    starttls: ~\n    folder: ~\n    port: 993\nticket_types:\n  - name: T\n    notify_new: ~\n")
+	mb, err := db.Mailboxes().GetByName(ctx, "m")
+	require.NoError(t, err)
+	require.True(t, mb.Enabled)
+	require.True(t, mb.UseSSL)
+	require.Equal(t, "INBOX", mb.Folder)
+	tt, err := db.TicketTypeByName(ctx, "T")
+	require.NoError(t, err)
+	require.True(t, tt.NotifyNew)
+}
+
+// TestSeedRepairsAnUndecryptableSecret: a secret sealed under a key that
+// is gone reads as empty when planning, and giving it again stores it;
+// a dry run writes nothing, not even the sealing of a plain value.
+func TestSeedRepairsAnUndecryptableSecret(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	apply(t, db, pwBox)
+	var plain string
+	require.NoError(t, db.QueryRow(ctx, "SELECT password FROM mailboxes WHERE name = 'm'", nil, &plain))
+	require.Equal(t, "pw", plain, "no key yet: stored plain")
+
+	keys, err := secret.NewKeyring(bytes.Repeat([]byte{1}, secret.KeySize))
+	require.NoError(t, err)
+	db.SetKeyring(keys)
+	plan, err := planEntry(t, db, pwBox+"    folder: Other\n")
+	require.NoError(t, err, "planning is a dry run")
+	require.Equal(t, []string{"folder"}, plan.Mailboxes[0].Columns)
+	require.NoError(t, db.QueryRow(ctx, "SELECT password FROM mailboxes WHERE name = 'm'", nil, &plain))
+	require.Equal(t, "pw", plain, "planning wrote nothing")
+
+	_, err = db.Mailboxes().GetByName(ctx, "m") // seals it under key 1
+	require.NoError(t, err)
+	other, err := secret.NewKeyring(bytes.Repeat([]byte{2}, secret.KeySize))
+	require.NoError(t, err)
+	db.SetKeyring(other)
+	plan, err = planEntry(t, db, strings.Replace(pwBox, "password: pw", "folder: INBOX", 1))
+	require.NoError(t, err)
+	require.Equal(t, []string{`mailbox "m": its password cannot be decrypted with the configured keys (docs/security.md): give it again`}, plan.Next)
+	plan = apply(t, db, strings.Replace(pwBox, "password: pw", "password: new", 1))
+	require.Equal(t, []string{"password"}, plan.Mailboxes[0].Columns)
+	require.Empty(t, plan.Next)
+	mb, err := db.Mailboxes().GetByName(ctx, "m")
+	require.NoError(t, err)
+	require.Equal(t, "new", mb.Password)
+}
+
+// TestRenameAndProtocolChange: a rename onto another mailbox's name is
+// refused before writing; a new protocol drops the cached tokens and the
+// cursor, whose UIDs are the old protocol's.
+func TestRenameAndProtocolChange(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	apply(t, db, pwBox+"  - name: n\n    protocol: imap\n    host: h.example.org\n    username: u\n    auth_type: password\n    password: x\n")
+	_, err := planner(db).PlanMailbox(ctx, "m", provision.Entry{Name: "n", Settings: []provision.Setting{{Key: "name", Text: "n"}}}, false)
+	require.ErrorContains(t, err, `name: another mailbox is named "n" already`)
+
+	plan := apply(t, db, strings.Replace(pwBox, "protocol: imap", "protocol: pop3\n    port: 995", 1))
+	require.Equal(t, []string{"protocol", "port"}, plan.Mailboxes[0].Columns[:2])
+	require.True(t, plan.Mailboxes[0].DropTokens)
+	require.True(t, plan.Mailboxes[0].ForgetCursors)
+}

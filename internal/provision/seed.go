@@ -76,13 +76,22 @@ func Parse(data []byte, path string, getenv func(string) string) (*File, error) 
 		}
 		return nil, fmt.Errorf("%s: not valid YAML: %w", path, err)
 	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s:%d: a second YAML document (---): put everything in one", path, more.Line)
+	}
 	f := &File{Path: path}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, p.errAt(root, "the file must be a mapping with mailboxes: and ticket_types:")
 	}
+	seen := map[string]bool{}
 	for i := 0; i < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if seen[k.Value] {
+			return nil, p.errAt(k, fmt.Sprintf("a second %s: section: merge it into the first", k.Value))
+		}
+		seen[k.Value] = true
 		var err error
 		switch k.Value {
 		case "mailboxes":
@@ -229,12 +238,13 @@ func (p parser) expand(s string) (string, error) {
 		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			return "", fmt.Errorf("%q has ${ without a closing }", "${"+s[i+2:])
+			// The value may be a secret: never quote it.
+			return "", errors.New("${ without a closing }: write $${ for a literal ${")
 		}
 		name := s[i+2 : i+end]
 		val := p.getenv(name)
 		if val == "" {
-			return "", fmt.Errorf("environment variable %s is not set (write $${ for a literal ${)", name)
+			return "", fmt.Errorf("environment variable %s is not set, or empty (write $${ for a literal ${)", name)
 		}
 		b.WriteString(s[:i] + val)
 		s = s[i+end+1:]

@@ -60,8 +60,10 @@ func TestParseSeedErrors(t *testing.T) {
 		{"key twice", "mailboxes:\n  - name: a\n    host: x\n    host: y\n", "seed.yaml:4: host is set twice"},
 		{"list value", "mailboxes:\n  - name: a\n    host: [x]\n", "seed.yaml:3: host must be a single value"},
 		{"unset variable", "mailboxes:\n  - name: a\n    client_secret: ${NOPE}\n", "seed.yaml:3: client_secret: environment variable NOPE is not set"},
-		{"unclosed", "mailboxes:\n  - name: a\n    client_secret: ${NOPE\n", "without a closing }"},
+		{"unclosed", "mailboxes:\n  - name: a\n    client_secret: Sup3r${ecret\n", "client_secret: ${ without a closing }"},
 		{"missing file", "mailboxes:\n  - name: a\n    password_file: nope.txt\n", "seed.yaml:3: password_file: open"},
+		{"second document", "mailboxes:\n  - name: a\n---\nticket_types:\n  - name: t\n", "seed.yaml:3: a second YAML document"},
+		{"second section", "mailboxes:\n  - name: a\nmailboxes:\n  - name: b\n", "seed.yaml:3: a second mailboxes: section"},
 		{"unknown ticket type key", "ticket_types:\n  - name: a\n    acknowledgement: true\n", `unknown ticket type setting "acknowledgement"`},
 	}
 	for _, tt := range tests {
@@ -70,6 +72,7 @@ func TestParseSeedErrors(t *testing.T) {
 			_, err := Parse([]byte(tt.yaml), filepath.Join(dir, "seed.yaml"), env(nil))
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tt.want)
+			require.NotContains(t, err.Error(), "Sup3r", "a value is never quoted: it may be a secret")
 		})
 	}
 }

@@ -258,3 +258,22 @@ func (db *DB) MailboxName(ctx context.Context, id int64) (string, error) {
 	}
 	return m.Name, nil
 }
+
+// Inspect returns the mailbox named name with its secrets opened, for
+// planning: it writes nothing (Get seals plain values in place, and a dry
+// run must not change a row), and a secret it cannot open is left empty
+// rather than failing, so that provisioning can store it again. unreadable
+// names that column, or is "".
+func (s *Mailboxes) Inspect(ctx context.Context, name string) (m Mailbox, unreadable string, err error) {
+	err = s.db.gorm.WithContext(ctx).Where("name = ?", name).Take(&m).Error
+	if err != nil {
+		return m, "", notFound(err, fmt.Sprintf("mailbox %q", name))
+	}
+	var se *SecretError
+	if _, err := s.db.openSecrets(&m); errors.As(err, &se) {
+		return m, se.Column, nil
+	} else if err != nil {
+		return m, "", err
+	}
+	return m, "", nil
+}
