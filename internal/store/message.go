@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -138,20 +140,74 @@ func (s *Tickets) Save(ctx context.Context, f Fetched) (Saved, error) {
 func (s *Tickets) saveTx(ctx context.Context, f Fetched) (Saved, error) {
 	var out Saved
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
-		var err error
-		out, err = s.save(tx, f)
-		if err != nil {
-			return err
+		saved, err := s.saveAll(tx, []Fetched{f})
+		if err == nil {
+			out = saved[0]
 		}
-		if err := s.db.notifyTicket(tx, f.MailboxID, out); err != nil {
-			return err
-		}
-		if f.Cursor != nil {
-			return s.db.saveCursor(tx, *f.Cursor)
-		}
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// MaxBatch bounds how many messages SaveBatch stores in one transaction.
+const MaxBatch = 200
+
+// ErrBatchRefused wraps what made SaveBatch roll a batch back when saving
+// its messages one at a time can tell which one is at fault (a conflict,
+// a value the database refuses): the caller then saves them one by one.
+var ErrBatchRefused = errors.New("batch refused")
+
+// SaveBatch stores fetched messages in one transaction, in order, each as
+// Save would: the rows of every message, their ledger entries and
+// notifications, and the cursor of the last one. One transaction per batch
+// instead of one per message saves a commit (a WAL flush) and a round trip
+// for every message. Nothing is stored when it fails; an error wrapping
+// ErrBatchRefused means saving them one at a time may succeed.
+func (s *Tickets) SaveBatch(ctx context.Context, fs []Fetched) ([]Saved, error) {
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	var out []Saved
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var err error
+		out, err = s.saveAll(tx, fs)
+		return err
+	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) || IsDataError(err) {
+		return nil, fmt.Errorf("save %d messages: %w: %w", len(fs), ErrBatchRefused, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("save %d messages: %w", len(fs), err)
+	}
+	return out, nil
+}
+
+// saveAll saves fs in tx, then announces them and moves the cursor to the
+// last one's.
+func (s *Tickets) saveAll(tx *gorm.DB, fs []Fetched) ([]Saved, error) {
+	l, err := prefetch(tx, fs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Saved, 0, len(fs))
+	var cur *Cursor
+	for _, f := range fs {
+		saved, err := s.save(l, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, saved)
+		if f.Cursor != nil {
+			cur = f.Cursor
+		}
+	}
+	if err := s.db.notifyTickets(tx, fs, out); err != nil {
+		return nil, err
+	}
+	if cur != nil {
+		return out, s.db.saveCursor(tx, *cur)
+	}
+	return out, nil
 }
 
 // TicketsChannel is the Postgres NOTIFY channel on which every stored
@@ -169,23 +225,34 @@ type TicketEvent struct {
 	Event string `json:"event"`
 }
 
-// notifyTicket announces a message that created or joined a ticket, in the
-// transaction that stores it: "if NOTIFY is executed inside a transaction,
-// the notify events are not delivered until and unless the transaction is
-// committed" (https://www.postgresql.org/docs/current/sql-notify.html), so
-// listeners never hear of a row they cannot read yet, nor of one rolled
+// notifyTickets announces each message that created or joined a ticket,
+// in the transaction that stores it: "if NOTIFY is executed inside a
+// transaction, the notify events are not delivered until and unless the
+// transaction is committed" (https://www.postgresql.org/docs/current/sql-notify.html),
+// so listeners never hear of a row they cannot read yet, nor of one rolled
 // back. Duplicates and known messages wrote no ticket row and say nothing.
-// The embedded database has no NOTIFY.
-func (db *DB) notifyTicket(tx *gorm.DB, mailboxID int64, saved Saved) error {
-	if db.dialect != Postgres || (saved.Outcome != Created && saved.Outcome != Appended) {
+// One statement announces a whole batch, in order. The embedded database
+// has no NOTIFY.
+func (db *DB) notifyTickets(tx *gorm.DB, fs []Fetched, saved []Saved) error {
+	if db.dialect != Postgres {
 		return nil
 	}
-	payload, err := json.Marshal(TicketEvent{
-		TicketID: saved.TicketID, TicketMessageID: saved.MessageRowID,
-		MailboxID: mailboxID, Event: saved.Outcome.String(),
-	})
-	if err != nil {
-		return err
+	var payloads []string
+	for i, sv := range saved {
+		if sv.Outcome != Created && sv.Outcome != Appended {
+			continue
+		}
+		p, err := json.Marshal(TicketEvent{
+			TicketID: sv.TicketID, TicketMessageID: sv.MessageRowID,
+			MailboxID: fs[i].MailboxID, Event: sv.Outcome.String(),
+		})
+		if err != nil {
+			return err
+		}
+		payloads = append(payloads, string(p))
+	}
+	if len(payloads) == 0 {
+		return nil
 	}
 	// Under a savepoint: a NOTIFY queue that is full (a listener idle in a
 	// transaction for days) must cost the listeners their notice, never
@@ -193,7 +260,9 @@ func (db *DB) notifyTicket(tx *gorm.DB, mailboxID int64, saved Saved) error {
 	if err := tx.SavePoint("fetcher_notify").Error; err != nil {
 		return fmt.Errorf("notify %s: %w", TicketsChannel, err)
 	}
-	if err := tx.Exec("SELECT pg_notify(?, ?)", TicketsChannel, string(payload)).Error; err != nil {
+	err := tx.Exec("SELECT pg_notify(?, p) FROM unnest(?::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i",
+		TicketsChannel, pgTextArray(payloads)).Error
+	if err != nil {
 		if rerr := tx.RollbackTo("fetcher_notify").Error; rerr != nil {
 			return fmt.Errorf("notify %s: %w", TicketsChannel, errors.Join(err, rerr))
 		}
@@ -222,17 +291,17 @@ func (s *Tickets) saveConflict(ctx context.Context, f Fetched) (Saved, error) {
 	return out, err
 }
 
-func (s *Tickets) save(tx *gorm.DB, f Fetched) (Saved, error) {
-	if known, err := ledgerHas(tx, f.MailboxID, f.SourceKey); err != nil || known {
-		return Saved{Outcome: Known}, err
+func (s *Tickets) save(l *lookups, f Fetched) (Saved, error) {
+	tx := l.tx
+	if l.known(f) {
+		return Saved{Outcome: Known}, nil
 	}
-	if dup, err := findDuplicate(tx, f); err != nil {
-		return Saved{}, err
-	} else if dup != nil {
+	if dup := l.findDuplicate(f); dup != nil {
 		saved := Saved{Outcome: Duplicate, TicketID: dup.TicketID, MessageRowID: dup.ID}
+		l.stored(f, saved, "")
 		return saved, s.writeLedger(tx, f, saved)
 	}
-	saved, err := s.attach(tx, f)
+	saved, kind, err := s.attach(l, f)
 	if err != nil {
 		return Saved{}, err
 	}
@@ -242,29 +311,30 @@ func (s *Tickets) save(tx *gorm.DB, f Fetched) (Saved, error) {
 	if saved.Notifications, err = s.queue(tx, f, saved); err != nil {
 		return Saved{}, err
 	}
+	l.stored(f, saved, kind)
 	return saved, s.writeLedger(tx, f, saved)
 }
 
 // attach finds the ticket a message belongs to, creating one when it
-// replies to nothing stored.
-func (s *Tickets) attach(tx *gorm.DB, f Fetched) (Saved, error) {
+// replies to nothing stored, and returns it with its kind.
+func (s *Tickets) attach(l *lookups, f Fetched) (Saved, string, error) {
 	now := s.db.now()
-	ticketID, err := parentTicket(tx, f)
+	ticketID, kind, err := parentTicket(l, f)
 	if err != nil {
-		return Saved{}, err
+		return Saved{}, "", err
 	}
 	if ticketID != 0 {
-		return Saved{Outcome: Appended, TicketID: ticketID}, touchTicket(tx, ticketID, now)
+		return Saved{Outcome: Appended, TicketID: ticketID}, kind, touchTicket(l.tx, ticketID, now)
 	}
 	if f.Parsed.IsAutoReply && !f.AutoReplyTickets {
-		id, err := s.collectingTicket(tx, f.MailboxID, now)
-		return Saved{Outcome: Appended, TicketID: id}, err
+		id, err := s.collectingTicket(l, f.MailboxID, now)
+		return Saved{Outcome: Appended, TicketID: id}, KindAutoReplies, err
 	}
-	t, err := s.newTicket(tx, f, now)
+	t, err := s.newTicket(l, f, now)
 	if err != nil {
-		return Saved{}, err
+		return Saved{}, "", err
 	}
-	return Saved{Outcome: Created, TicketID: t.ID}, nil
+	return Saved{Outcome: Created, TicketID: t.ID}, t.Kind, nil
 }
 
 // collectingSubject is the subject of a mailbox's collecting ticket.
@@ -276,8 +346,9 @@ const collectingSubject = "Automatic replies and bounces that match no ticket"
 // dropped) but opens no ticket of its own, so staff are not paged for it.
 // ON CONFLICT DO NOTHING with the partial unique index makes two workers
 // racing to create it end with one.
-func (s *Tickets) collectingTicket(tx *gorm.DB, mailboxID int64, now time.Time) (int64, error) {
-	typeID, err := ticketTypeOf(tx, mailboxID)
+func (s *Tickets) collectingTicket(l *lookups, mailboxID int64, now time.Time) (int64, error) {
+	tx := l.tx
+	typeID, err := l.ticketType(mailboxID)
 	if err != nil {
 		return 0, err
 	}
@@ -323,65 +394,59 @@ func touchTicket(tx *gorm.DB, id int64, now time.Time) error {
 // Mail that is not an auto-reply never joins the collecting ticket: a
 // person answering a vendor's automatic acknowledgement (collected there)
 // starts a real conversation, which must not be hidden.
-func parentTicket(tx *gorm.DB, f Fetched) (int64, error) {
+func parentTicket(l *lookups, f Fetched) (int64, string, error) {
 	mailOnly := !f.Parsed.IsAutoReply
 	ids := f.Parsed.ReferencedIDs()
-	if id, err := findReferenced(tx, f.MailboxID, ids, mailOnly); err != nil || id != 0 {
-		return id, err
+	if id, kind := l.findReferenced(f.MailboxID, ids, mailOnly); id != 0 {
+		return id, kind, nil
 	}
-	if id, err := findNotified(tx, f.MailboxID, ids); err != nil || id != 0 {
-		return id, err
+	if id := l.findNotified(f.MailboxID, ids); id != 0 {
+		return ticketKind(l.tx, id)
 	}
-	if id, err := taggedTicket(tx, f, mailOnly); err != nil || id != 0 {
-		return id, err
+	if id, kind, err := taggedTicket(l.tx, f, mailOnly); err != nil || id != 0 {
+		return id, kind, err
 	}
-	return truncatedTwin(tx, f)
+	id, kind := l.truncatedTwin(f)
+	return id, kind, nil
 }
 
-// taggedTicket returns the ticket named by the message's "[#123]" tag when
-// it is a ticket of the same mailbox (not another mailbox's, nor a number
-// in a customer's own subject), or 0.
-func taggedTicket(tx *gorm.DB, f Fetched, mailOnly bool) (int64, error) {
+// ticketKind returns the ticket's id and kind.
+func ticketKind(tx *gorm.DB, id int64) (int64, string, error) {
+	var kinds []string
+	if err := tx.Model(&Ticket{}).Where("id = ?", id).Pluck("kind", &kinds).Error; err != nil {
+		return 0, "", fmt.Errorf("read ticket %d: %w", id, err)
+	}
+	if len(kinds) == 0 {
+		return id, "", nil
+	}
+	return id, kinds[0], nil
+}
+
+// taggedTicket returns the ticket, and its kind, named by the message's
+// "[#123]" tag when it is a ticket of the same mailbox (not another
+// mailbox's, nor a number in a customer's own subject), or 0.
+func taggedTicket(tx *gorm.DB, f Fetched, mailOnly bool) (int64, string, error) {
 	id, ok := f.Parsed.TicketTag()
 	if !ok {
-		return 0, nil
+		return 0, "", nil
 	}
 	q := tx.Model(&Ticket{}).Where("id = ? AND mailbox_id = ?", id, f.MailboxID)
 	if mailOnly {
 		q = q.Where("kind <> ?", KindAutoReplies)
 	}
-	var n int64
-	if err := q.Count(&n).Error; err != nil {
-		return 0, fmt.Errorf("find tagged ticket %d: %w", id, err)
+	var kinds []string
+	if err := q.Pluck("kind", &kinds).Error; err != nil {
+		return 0, "", fmt.Errorf("find tagged ticket %d: %w", id, err)
 	}
-	if n == 0 {
-		return 0, nil
+	if len(kinds) == 0 {
+		return 0, "", nil
 	}
-	return id, nil
+	return id, kinds[0], nil
 }
 
-// truncatedTwin returns the ticket of a header-only row (over the size
-// limit) with the same Message-ID, so that the message fetched whole later
-// joins the ticket staff already know instead of opening a second one.
-func truncatedTwin(tx *gorm.DB, f Fetched) (int64, error) {
-	if f.Size != 0 || f.Parsed.MessageID == "" {
-		return 0, nil
-	}
-	var ids []int64
-	err := tx.Model(&TicketMessage{}).
-		Where("mailbox_id = ? AND message_id = ? AND raw_truncated", f.MailboxID, f.Parsed.MessageID).
-		Order("id DESC").Limit(1).Pluck("ticket_id", &ids).Error
-	if err != nil {
-		return 0, fmt.Errorf("find header-only row: %w", err)
-	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	return ids[0], nil
-}
-
-func (s *Tickets) newTicket(tx *gorm.DB, f Fetched, now time.Time) (*Ticket, error) {
-	typeID, err := ticketTypeOf(tx, f.MailboxID)
+func (s *Tickets) newTicket(l *lookups, f Fetched, now time.Time) (*Ticket, error) {
+	tx := l.tx
+	typeID, err := l.ticketType(f.MailboxID)
 	if err != nil {
 		return nil, err
 	}
@@ -436,71 +501,35 @@ func timePtr(t time.Time) *time.Time {
 	return &u
 }
 
-func ticketTypeOf(tx *gorm.DB, mailboxID int64) (*int64, error) {
-	var tt TicketType
-	err := tx.Where("mailbox_id = ?", mailboxID).Order("id").Take(&tt).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find ticket type of mailbox %d: %w", mailboxID, err)
-	}
-	return &tt.ID, nil
-}
-
-// findDuplicate finds a stored message that is the same message as p: the
-// same Message-ID and the same sender, subject, date and text. The
-// Message-ID alone is not enough: scripts, alarm panels and scanners reuse
-// one Message-ID for different messages, and treating those as duplicates
-// would drop (and with after_fetch=delete, destroy) real mail.
-//
-// A header-only row (over the size limit) is never a duplicate: two such
-// messages without a header (a POP3 server without TOP) look identical.
-func findDuplicate(tx *gorm.DB, f Fetched) (*TicketMessage, error) {
-	p, mailboxID := f.Parsed, f.MailboxID
-	if p.MessageID == "" || f.Size != 0 {
-		return nil, nil
-	}
-	var rows []TicketMessage
-	err := tx.Select("id", "ticket_id", "from_email", "subject", "sent_at", "body_text").
-		Where("mailbox_id = ? AND message_id = ?", mailboxID, p.MessageID).
-		Order("id").Limit(20).Find(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("find message by id: %w", err)
-	}
-	for i := range rows {
-		if sameContent(&rows[i], p) {
-			return &rows[i], nil
-		}
-	}
-	return nil, nil
-}
-
-func sameContent(row *TicketMessage, p *ticket.Message) bool {
+func sameContent(row candidate, p *ticket.Message) bool {
 	sent := timePtr(p.SentAt)
 	sameDate := (row.SentAt == nil) == (sent == nil) && (sent == nil || row.SentAt.Equal(*sent))
 	return deref(row.FromEmail) == p.FromEmail && deref(row.Subject) == p.Subject &&
 		deref(row.BodyText) == p.BodyText && sameDate
 }
 
-// findReferenced returns the ticket of the most recently stored message
-// among ids, or 0. With mailOnly, messages in the collecting ticket do not
-// count.
-func findReferenced(tx *gorm.DB, mailboxID int64, ids []string, mailOnly bool) (int64, error) {
-	if len(ids) == 0 {
-		return 0, nil
+// pgTextArray is a text[] parameter. GORM expands a plain []string into a
+// list of parameters, so the array goes as one value in Postgres's array
+// literal form: every element quoted, with '"' and '\' escaped by '\'.
+type pgTextArray []string
+
+// Value writes the array literal.
+func (a pgTextArray) Value() (driver.Value, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range a {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range s {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
 	}
-	q := tx.Table("ticket_messages AS m").Select("m.ticket_id").
-		Where("m.mailbox_id = ? AND m.message_id IN ?", mailboxID, ids)
-	if mailOnly {
-		q = q.Joins("JOIN tickets AS t ON t.id = m.ticket_id").Where("t.kind <> ?", KindAutoReplies)
-	}
-	var found []int64
-	if err := q.Order("m.id DESC").Limit(1).Pluck("m.ticket_id", &found).Error; err != nil {
-		return 0, fmt.Errorf("find message by id: %w", err)
-	}
-	if len(found) == 0 {
-		return 0, nil
-	}
-	return found[0], nil
+	b.WriteByte('}')
+	return b.String(), nil
 }

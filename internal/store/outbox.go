@@ -178,27 +178,6 @@ func (s *Tickets) insertDraft(tx *gorm.DB, f Fetched, saved Saved, d notify.Draf
 	return nil
 }
 
-// findNotified returns the ticket of the most recent notification among
-// ids, or 0: a reply to an acknowledgement whose mailer kept only our
-// Message-ID (In-Reply-To without the requester's References) still finds
-// its ticket.
-func findNotified(tx *gorm.DB, mailboxID int64, ids []string) (int64, error) {
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	var found []int64
-	err := tx.Model(&OutboxMessage{}).
-		Where("mailbox_id = ? AND message_id IN ? AND ticket_id IS NOT NULL", mailboxID, ids).
-		Order("id DESC").Limit(1).Pluck("ticket_id", &found).Error
-	if err != nil {
-		return 0, fmt.Errorf("find notification by id: %w", err)
-	}
-	if len(found) == 0 {
-		return 0, nil
-	}
-	return found[0], nil
-}
-
 // Outbox reads and updates the notifications waiting to be sent.
 type Outbox struct{ db *DB }
 

@@ -1,0 +1,93 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/fetcherhq/fetcher/internal/store"
+	"github.com/fetcherhq/fetcher/internal/store/storetest"
+	"github.com/fetcherhq/fetcher/internal/ticket"
+)
+
+// benchRaw is a support mail of about 20 KB with a small attachment.
+func benchRaw(i int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: Customer %d <c%d@example.com>\r\nTo: support@example.org\r\nSubject: Printer %d is broken\r\n"+
+		"Date: Mon, 3 Jun 2024 10:00:00 +0200\r\nMessage-ID: <bench-%d@example.com>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", i, i, i, i)
+	for range 120 {
+		b.WriteString("The printer on the third floor prints every page twice since Monday.\r\n")
+	}
+	b.WriteString("--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n")
+	for range 120 {
+		b.WriteString("<p>The printer on the third floor prints every page twice since Monday.</p>\r\n")
+	}
+	b.WriteString("--b--\r\n")
+	return []byte(b.String())
+}
+
+func BenchmarkSave(b *testing.B) {
+	db := storetest.Postgres(b)
+	mb := store.Mailbox{Name: "bench", Protocol: "imap", Host: "imap.example.com", Port: 993, UseSSL: true,
+		Username: "u", OAuthProvider: "microsoft", ClientID: "c", RefreshToken: "rt", Enabled: true}
+	if err := db.Mailboxes().Create(context.Background(), &mb); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		n++
+		raw := benchRaw(n)
+		f := store.Fetched{MailboxID: mb.ID, SourceKey: fmt.Sprintf("imap:INBOX:1:%d", n), Raw: raw,
+			Parsed: ticket.Parse(raw), Action: store.ActionMarkSeen,
+			Cursor: &store.Cursor{MailboxID: mb.ID, Folder: "INBOX", UIDValidity: 1, LastUID: uint32(n)}}
+		if _, err := db.Tickets().Save(ctx, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSaveBatch(b *testing.B) {
+	db := storetest.Postgres(b)
+	mb := store.Mailbox{Name: "bench", Protocol: "imap", Host: "imap.example.com", Port: 993, UseSSL: true,
+		Username: "u", OAuthProvider: "microsoft", ClientID: "c", RefreshToken: "rt", Enabled: true}
+	if err := db.Mailboxes().Create(context.Background(), &mb); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if sql := os.Getenv("BENCH_SQL"); sql != "" {
+		if err := db.Exec(ctx, sql); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const batch = 100
+	parsed := make([]store.Fetched, 0, batch)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		parsed = parsed[:0]
+		for range batch {
+			n++
+			raw := benchRaw(n)
+			parsed = append(parsed, store.Fetched{MailboxID: mb.ID, SourceKey: fmt.Sprintf("imap:INBOX:1:%d", n), Raw: raw,
+				Parsed: ticket.Parse(raw), Action: store.ActionMarkSeen,
+				Cursor: &store.Cursor{MailboxID: mb.ID, Folder: "INBOX", UIDValidity: 1, LastUID: uint32(n)}})
+		}
+		if _, err := db.Tickets().SaveBatch(ctx, parsed); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/msg")
+}
+
+func BenchmarkParseOnly(b *testing.B) {
+	n := 0
+	for b.Loop() {
+		n++
+		ticket.Parse(benchRaw(n))
+	}
+}
