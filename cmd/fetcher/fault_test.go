@@ -226,8 +226,9 @@ func TestDatabaseGoesAwayMidRun(t *testing.T) {
 	fs := startFaultServer(t, "inproc", "imap", tokens, user)
 	env := faultEnv(t, proxied, fs.caPEM)
 	id := addFaultMailbox(t, db, "Support", user, fs, tokens, "mark_seen")
-	// Enough mail that the run is still storing when the cut comes.
-	const total = 150
+	// Enough mail that the run is still storing when the cut comes: it
+	// commits up to store.MaxBatch messages at a time.
+	const total = 1000
 	delivered := map[string]sent{}
 	for i := range total {
 		m := faultMail(rng, "dbdown", i)

@@ -32,14 +32,12 @@ const DefaultMailboxTimeout = 10 * time.Minute
 const DefaultMaxMessageBytes = 50 << 20
 
 // DefaultConcurrency is how many mailboxes a worker fetches at once: most
-// of a mailbox's time is spent waiting on its server, so a few in parallel
-// make a pass cost about the slowest few, not their sum.
-const DefaultConcurrency = 4
-
-// actionBatch is how many stored messages wait for their after-fetch action
-// before it is sent: fewer round trips, while a crash still leaves at most
-// this many actions owed (they are retried on the next pass).
-const actionBatch = 50
+// of a mailbox's time is spent waiting on its server (a pass over a
+// mailbox with nothing new is four round trips), so many in parallel make
+// a pass cost about the slowest few, not their sum. Memory does not grow
+// with it: the fetched messages of all of them share one budget
+// (MemoryBudget).
+const DefaultConcurrency = 16
 
 // Runner runs passes over the mailboxes in a database.
 type Runner struct {
@@ -88,6 +86,13 @@ type Runner struct {
 	// Progress follows each mailbox's pass as it happens, for a live
 	// display; nil reports nothing.
 	Progress Progress
+
+	// MemoryBudget bounds the bytes of fetched messages held at once, over
+	// all mailboxes; 0 means DefaultMemoryBudget.
+	MemoryBudget int64
+
+	memOnce sync.Once
+	mem     *budget
 
 	// accepted holds the outbox rows (id → the server's reply) that a
 	// server accepted but that could not be marked sent: the next pass
@@ -286,6 +291,18 @@ func (r *Runner) notDue(mb store.Mailbox, start time.Time) (outcome, bool) {
 		return outcome{id: mb.ID, skipped: true}, true
 	}
 	return outcome{}, false
+}
+
+// memory is the worker's budget for fetched messages not yet stored.
+func (r *Runner) memory() *budget {
+	r.memOnce.Do(func() {
+		size := r.MemoryBudget
+		if size <= 0 {
+			size = DefaultMemoryBudget
+		}
+		r.mem = newBudget(size)
+	})
+	return r.mem
 }
 
 func (r *Runner) concurrency() int {

@@ -234,44 +234,143 @@ func (r *Runner) session(ctx context.Context, mb store.Mailbox, run *store.Run, 
 }
 
 // store fetches, parses and saves each new message in UID order, applying
-// the after-fetch action in batches once the rows are committed. A message
-// that cannot be saved stops the mailbox with the cursor just before it, so
-// it is fetched again next pass; one that cannot be parsed is still saved,
-// with parse_error set. Once an action fails, the rest stay owed in the
-// ledger for the next pass, and storing goes on.
+// the after-fetch action in batches once the rows are committed. Small
+// messages are fetched in batches (see mailbox.Session.Stream) and go
+// through a pipeline that parses them in parallel and saves them in
+// transactions of many; large ones are fetched and saved one at a time.
+// A message that cannot be saved stops the mailbox with the cursor just
+// before it, so it is fetched again next pass; one that cannot be parsed
+// is still saved, with parse_error set. Once an action fails, the rest
+// stay owed in the ledger for the next pass, and storing goes on.
 func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Session, msgs []mailbox.Message, run *store.Run, m *meter, actionErr error) error {
 	known, err := r.DB.Tickets().Known(ctx, mb.ID, keysOf(msgs))
 	if err != nil {
 		return errors.Join(err, actionErr)
 	}
-	m.listed(unknown(msgs, known))
-	acts := &actions{r: r, mb: mb, sess: sess, err: actionErr}
+	todo := msgs[:0:0]
 	for _, msg := range msgs {
-		if known[msg.Key] {
-			continue
-		}
-		save := r.storeOne
-		if msg.Size > r.maxMessageBytes(mb) {
-			save = r.storeOversized
-		}
-		saved, err := save(ctx, mb, sess, msg)
-		if errors.Is(err, mailbox.ErrGone) {
-			run.MessagesSkipped++
-			m.handled(run)
-			r.mailboxLog(mb).Warn("message vanished from the server before it was fetched (moved or deleted by another client)",
-				"source_key", msg.Key)
-			continue
-		}
-		if err != nil {
-			return errors.Join(&unsavedError{err}, acts.flush(ctx))
-		}
-		run.Count(saved.Outcome)
-		m.handled(run)
-		if !saved.Partial {
-			acts.add(ctx, msg.Key)
+		if !known[msg.Key] {
+			todo = append(todo, msg)
 		}
 	}
-	return acts.flush(ctx)
+	m.listed(len(todo))
+	acts := &actions{r: r, mb: mb, sess: sess, err: actionErr}
+	p := r.startPipeline(ctx, mb, run, m)
+	err = r.storeAll(ctx, mb, sess, todo, p, acts)
+	if perr := p.close(); err == nil && perr != nil {
+		err = &unsavedError{perr}
+	}
+	acts.owe(p.take())
+	return errors.Join(err, acts.flush(ctx))
+}
+
+// storeAll feeds todo to the pipeline, batch by batch, and sends the
+// after-fetch actions of what is committed between batches.
+func (r *Runner) storeAll(ctx context.Context, mb store.Mailbox, sess mailbox.Session, todo []mailbox.Message, p *pipeline, acts *actions) error {
+	limit := r.maxMessageBytes(mb)
+	for len(todo) > 0 {
+		chunk := nextChunk(todo, limit)
+		var err error
+		if len(chunk) == 0 {
+			err = r.storeLarge(ctx, mb, sess, todo[0], p, acts)
+			chunk = todo[:1]
+		} else {
+			chunk, err = r.streamChunk(ctx, mb, sess, chunk, p, acts)
+		}
+		if err != nil {
+			return err
+		}
+		todo = todo[len(chunk):]
+		acts.owe(p.take())
+		acts.send(ctx)
+	}
+	return nil
+}
+
+// nextChunk returns the small messages at the head of todo, up to
+// chunkMessages and chunkBytes; none when the first is large.
+func nextChunk(todo []mailbox.Message, limit int64) []mailbox.Message {
+	size := int64(0)
+	for i, msg := range todo {
+		if msg.Size > streamLimit || msg.Size > limit || i == chunkMessages || (i > 0 && size+msg.Size > chunkBytes) {
+			return todo[:i]
+		}
+		size += msg.Size
+	}
+	return todo
+}
+
+// errOverLimit stops a batch at a message that turned out larger than
+// listed and over the limit: it is stored on its own, as a large one.
+type errOverLimit struct{ size int64 }
+
+func (e *errOverLimit) Error() string { return "message over the size limit" }
+
+// streamChunk fetches chunk in one batch into the pipeline. It returns
+// the part of chunk it dealt with: all of it, or up to and including a
+// message found over the size limit, which it stores as such.
+func (r *Runner) streamChunk(ctx context.Context, mb store.Mailbox, sess mailbox.Session, chunk []mailbox.Message, p *pipeline, acts *actions) ([]mailbox.Message, error) {
+	limit := r.maxMessageBytes(mb)
+	for i := range chunk {
+		chunk[i].MaxBytes = limit
+	}
+	var over *errOverLimit
+	at := -1
+	err := sess.Stream(ctx, chunk, func(msg mailbox.Message, raw []byte, err error) error {
+		at++
+		var tooLarge *mailbox.TooLargeError
+		switch {
+		case errors.As(err, &tooLarge):
+			return &errOverLimit{size: tooLarge.Size}
+		case errors.Is(err, mailbox.ErrGone):
+			return p.add(msg, nil, err)
+		case err != nil:
+			return err
+		}
+		return p.add(msg, raw, nil)
+	})
+	if errors.As(err, &over) {
+		msg := chunk[at]
+		msg.Size = over.size // the server listed less than it sent
+		return chunk[:at+1], r.storeLarge(ctx, mb, sess, msg, p, acts)
+	}
+	if err != nil {
+		return nil, &unsavedError{err}
+	}
+	return chunk, nil
+}
+
+// storeLarge stores one message over streamLimit, or over the size limit,
+// on its own: once the pipeline has stored everything before it (the
+// cursor moves in UID order), holding the memory budget for its size so
+// that large messages of several mailboxes are not in memory at once.
+func (r *Runner) storeLarge(ctx context.Context, mb store.Mailbox, sess mailbox.Session, msg mailbox.Message, p *pipeline, acts *actions) error {
+	if err := p.wait(); err != nil {
+		return &unsavedError{err}
+	}
+	save, need := r.storeOne, msg.Size
+	if msg.Size > r.maxMessageBytes(mb) {
+		save, need = r.storeOversized, mailbox.MaxHeaderBytes
+	}
+	held, err := r.memory().acquire(ctx, need)
+	if err != nil {
+		return &unsavedError{err}
+	}
+	defer r.memory().release(held)
+	saved, err := save(ctx, mb, sess, msg)
+	if errors.Is(err, mailbox.ErrGone) {
+		p.vanished(&item{msg: msg})
+		return nil
+	}
+	if err != nil {
+		return &unsavedError{err}
+	}
+	p.run.Count(saved.Outcome)
+	p.m.handled(p.run)
+	if !saved.Partial {
+		acts.owe([]string{msg.Key})
+	}
+	return nil
 }
 
 // unsavedError is a message fetched (or being fetched) but not stored.
@@ -291,12 +390,11 @@ type actions struct {
 	err error
 }
 
-func (a *actions) add(ctx context.Context, key string) {
-	if a.owed = append(a.owed, key); len(a.owed) >= actionBatch {
-		a.send(ctx)
-	}
-}
+// owe adds stored messages whose action is to be sent.
+func (a *actions) owe(keys []string) { a.owed = append(a.owed, keys...) }
 
+// send sends the owed action in one command, unless an action failed
+// before.
 func (a *actions) send(ctx context.Context) {
 	if a.err == nil && len(a.owed) > 0 {
 		a.err = a.r.apply(ctx, a.mb, a.sess, a.owed)

@@ -271,6 +271,7 @@ func (s *imapSession) fetch(msg Message, section *imap.FetchItemBodySection, lim
 				return nil, err // the deferred Close reads the rest of the response
 			}
 			if err != nil {
+				s.abandon() // before the deferred Close reads the literal again
 				return nil, &NetError{Op: fmt.Sprintf("read message UID %d", msg.UID), Err: err}
 			}
 			raw, found = data, true
@@ -430,10 +431,14 @@ func (s *imapSession) move(uids imap.UIDSet, target string) error {
 	return s.delete(uids)
 }
 
-// Close logs out politely and closes the connection.
+// Close logs out and closes the connection. It does not wait for the
+// server's BYE: everything the session changed (flags, EXPUNGE, MOVE) was
+// confirmed by its own command's reply, and a pass over many mailboxes
+// far from their server saves a round trip per mailbox (RFC 9051 section
+// 6.1.3 has the server close the connection after its reply anyway).
 func (s *imapSession) Close() error {
 	s.conn.arm()
-	_ = s.c.Logout().Wait()
+	_ = s.c.Logout()
 	return s.c.Close()
 }
 

@@ -203,6 +203,17 @@ type Session interface {
 	// It returns an error wrapping ErrGone when the message no longer
 	// exists.
 	Fetch(ctx context.Context, msg Message) ([]byte, error)
+	// Stream fetches msgs with as few round trips as the protocol allows
+	// (one UID FETCH for IMAP; pipelined RETRs for a POP3 server that
+	// offers PIPELINING) and calls got with each message's bytes, one at a
+	// time and in the order of msgs. A message that vanished comes with an
+	// error wrapping ErrGone, one over its MaxBytes with a *TooLargeError;
+	// got decides whether to go on. Stream stops at got's first error and
+	// returns it; the session stays usable. raw belongs to got: Stream
+	// holds no message once got has it, so memory is bounded by one
+	// message, not by len(msgs). Like Fetch it changes nothing on the
+	// server.
+	Stream(ctx context.Context, msgs []Message, got func(msg Message, raw []byte, err error) error) error
 	// FetchHeader returns the message's header, at most MaxHeaderBytes of
 	// it, for a message too large to fetch whole. Like Fetch it changes
 	// nothing on the server.

@@ -53,9 +53,14 @@ func (s *pop3Session) FetchHeader(ctx context.Context, msg Message) ([]byte, err
 		}
 		num := strconv.FormatUint(uint64(n), 10)
 		if _, err := s.cmd("TOP", num, "0"); err != nil {
-			var pe *pop3Error
-			if errors.As(err, &pe) && !s.stillListed(num, msg.Key) {
-				return fmt.Errorf("fetch header of %s: %w (%w)", msg.Key, ErrGone, err)
+			if isPOP3Err(err) {
+				listed, lerr := s.stillListed(num, msg.Key)
+				if lerr != nil {
+					return lerr
+				}
+				if !listed {
+					return fmt.Errorf("fetch header of %s: %w (%w)", msg.Key, ErrGone, err)
+				}
 			}
 			return fmt.Errorf("POP3 TOP %s (%s): %w", num, msg.Key, err)
 		}
@@ -90,18 +95,22 @@ func (c *capped) Write(p []byte) (int, error) {
 
 func (s *pop3Session) retr(n uint32, msg Message) ([]byte, error) {
 	num := strconv.FormatUint(uint64(n), 10)
-	if _, err := s.cmd("RETR", num); err != nil {
-		var pe *pop3Error
-		if errors.As(err, &pe) && pe.code() == "" && !s.stillListed(num, msg.Key) {
-			// "No such message": another client deleted it (servers that
-			// do not lock the maildrop allow that).
-			return nil, fmt.Errorf("fetch %s: %w (%w)", msg.Key, ErrGone, err)
-		}
-		if errors.As(err, &pe) {
-			// Still listed: the server refuses this message (a conversion
-			// failure, a transient fault). Skipping it would lose it.
-			return nil, &NetError{Op: fmt.Sprintf("POP3 RETR %s (%s), which the server still lists", num, msg.Key), Err: err}
-		}
+	if err := s.send("RETR "+num, "RETR "+num); err != nil {
+		return nil, err
+	}
+	raw, err := s.readRETR(num, msg)
+	var pe *pop3Error
+	if errors.As(err, &pe) {
+		return nil, s.refusedRETR(num, msg, pe)
+	}
+	return raw, err
+}
+
+// readRETR reads the reply to "RETR num": the message, a *TooLargeError
+// (read off in full), a *pop3Error when the server refused it, or a
+// NetError.
+func (s *pop3Session) readRETR(num string, msg Message) ([]byte, error) {
+	if _, err := s.status("RETR " + num); err != nil {
 		return nil, err
 	}
 	w := &capped{max: msg.MaxBytes}
@@ -117,12 +126,37 @@ func (s *pop3Session) retr(n uint32, msg Message) ([]byte, error) {
 	return w.buf.Bytes(), nil
 }
 
-// stillListed asks "UIDL n" whether message n still has key's UIDL.
-func (s *pop3Session) stillListed(num, key string) bool {
+// refusedRETR says what a refused RETR means: the message is gone, or the
+// server refuses a message it still lists.
+func (s *pop3Session) refusedRETR(num string, msg Message, pe *pop3Error) error {
+	if pe.code() == "" {
+		listed, err := s.stillListed(num, msg.Key)
+		if err != nil {
+			return err
+		}
+		if !listed {
+			// "No such message": another client deleted it (servers that
+			// do not lock the maildrop allow that).
+			return fmt.Errorf("fetch %s: %w (%w)", msg.Key, ErrGone, pe)
+		}
+	}
+	// Still listed: the server refuses this message (a conversion
+	// failure, a transient fault). Skipping it would lose it.
+	return &NetError{Op: fmt.Sprintf("POP3 RETR %s (%s), which the server still lists", num, msg.Key), Err: pe}
+}
+
+// stillListed asks "UIDL n" whether message n still has key's UIDL. Only
+// a -ERR means no: a connection that failed while asking (a NetError,
+// returned) says nothing about the message, and taking it for "gone"
+// would skip a message that may well be there.
+func (s *pop3Session) stillListed(num, key string) (bool, error) {
 	r, err := s.cmd("UIDL", num)
+	if isPOP3Err(err) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	fields := strings.Fields(r)
-	return len(fields) == 2 && pop3KeyPrefix+fields[1] == key
+	return len(fields) == 2 && pop3KeyPrefix+fields[1] == key, nil
 }

@@ -274,7 +274,7 @@ func (pc *pop3Conn) transaction(verb, arg string) bool {
 // answering -ERR when it does not.
 func (pc *pop3Conn) msg(arg string) (int, bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(arg))
-	if err != nil || n < 1 || n > len(pc.msgs) || pc.marked[n] {
+	if err != nil || n < 1 || n > len(pc.msgs) || pc.marked[n] || pc.vanished(n) {
 		pc.reply("-ERR There's no message " + arg + ".")
 		return 0, false
 	}
@@ -302,6 +302,9 @@ func (pc *pop3Conn) retr(arg string) bool {
 	n, ok := pc.msg(arg)
 	if !ok {
 		return true
+	}
+	if handled, keep := pc.refuseRETR(n); handled {
+		return keep
 	}
 	if valid := pc.srv.opts.SessionValid; valid != nil && pc.token != "" && !valid(pc.authed, pc.token) {
 		pc.reply("-ERR Session invalidated - AccessTokenExpired")
