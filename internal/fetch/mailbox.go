@@ -584,17 +584,6 @@ func (r *Runner) applyAction(ctx context.Context, mb store.Mailbox, sess mailbox
 	return r.DB.Tickets().MarkDone(ctx, mb.ID, done)
 }
 
-// unknown counts the messages of msgs not in known: those a pass fetches.
-func unknown(msgs []mailbox.Message, known map[string]bool) int {
-	n := 0
-	for _, m := range msgs {
-		if !known[m.Key] {
-			n++
-		}
-	}
-	return n
-}
-
 func keysOf(msgs []mailbox.Message) []string {
 	keys := make([]string, len(msgs))
 	for i, m := range msgs {

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -165,7 +164,7 @@ func TestSaveBatchIsOneTransaction(t *testing.T) {
 	cancel()
 	_, err = db.Tickets().SaveBatch(cctx, fs)
 	require.Error(t, err)
-	require.False(t, errors.Is(err, store.ErrBatchRefused))
+	require.NotErrorIs(t, err, store.ErrBatchRefused)
 }
 
 // TestSaveBatchAnnouncesEachTicketInOrder: one NOTIFY statement for a
