@@ -64,3 +64,5 @@ require (
 	modernc.org/memory v1.5.0 // indirect
 	modernc.org/sqlite v1.23.1 // indirect
 )
+
+replace github.com/jhillyerd/enmime/v2 => ./third_party/enmime
