@@ -26,7 +26,7 @@ const (
 	// DefaultMemoryBudget bounds the bytes of fetched messages a worker
 	// holds at once, over all its mailboxes: fetching waits while the
 	// database catches up, so memory does not grow with the mail.
-	DefaultMemoryBudget = 32 << 20
+	DefaultMemoryBudget = 8 << 20
 )
 
 // item is a fetched message on its way to the database.

