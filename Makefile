@@ -23,26 +23,30 @@ test: lint third_party ## lint, then every test with the race detector (needs Po
 
 # third_party/enmime is a patched copy of a dependency, a module of its own (so ./...
 # above does not reach it): see docs/decisions/0014-patched-enmime-boundary-reader.md.
-# Its tests include the differential test of the patch against the original code, which
-# is also fuzzed briefly; a failure of that fuzzing writes the input to
-# third_party/enmime/testdata/fuzz/. Go 1.26's -fuzztime shutdown race is retried once,
-# as in the fuzz target below.
+# Its tests include the differential tests of the patches against the original code,
+# whose fuzz targets (package directory:target, in THIRD_PARTY_FUZZ) are also fuzzed
+# briefly, one after the other; a failure of that fuzzing writes the input to testdata/fuzz/
+# in the package's directory. Go 1.26's -fuzztime shutdown race is retried once, as in
+# the fuzz target below.
 THIRD_PARTY_FUZZTIME ?= 20s
+THIRD_PARTY_FUZZ := .:FuzzBoundaryReaderMatchesOriginal \
+	./internal/coding:FuzzQPCleanerMatchesOriginal
 
 .PHONY: third_party
 third_party: ## tests of the patched dependencies in third_party/
 	cd third_party/enmime && $(GO) test -count=1 ./...
 	@cd third_party/enmime && tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	name=FuzzBoundaryReaderMatchesOriginal && for try in 1 2; do \
-		echo "== fuzz $$name in third_party/enmime for $(THIRD_PARTY_FUZZTIME)"; \
+	for target in $(THIRD_PARTY_FUZZ); do dir=$${target%%:*}; name=$${target#*:}; \
+	for try in 1 2; do \
+		echo "== fuzz $$name in $$dir of third_party/enmime for $(THIRD_PARTY_FUZZTIME)"; \
 		{ $(GO) test -run '^$$' -fuzz "^$${name}\$$" -fuzztime $(THIRD_PARTY_FUZZTIME) \
-			-fuzzminimizetime $(FUZZMINIMIZETIME) . 2>&1; echo $$? >"$$tmp/rc"; } | tee "$$tmp/out"; \
-		rc=$$(cat "$$tmp/rc"); \
-		[ "$$rc" != 0 ] && [ $$try = 1 ] && ! grep -q 'Failing input written' "$$tmp/out" && \
+			-fuzzminimizetime $(FUZZMINIMIZETIME) "$$dir" 2>&1; echo $$? >"$$tmp/rc"; } | tee "$$tmp/out"; \
+		rc=$$(cat "$$tmp/rc"); [ "$$rc" = 0 ] && break; \
+		[ $$try = 1 ] && ! grep -q 'Failing input written' "$$tmp/out" && \
 			grep -A1 -- "^--- FAIL: $$name " "$$tmp/out" | grep -qx '    context deadline exceeded' || exit $$rc; \
 		echo "third_party: $$name hit Go's -fuzztime shutdown race (go.dev/issue/75804):" \
 			"no input failed; running it once more"; \
-	done
+	done; done
 
 .PHONY: test/short
 test/short: ## every test, without the race detector

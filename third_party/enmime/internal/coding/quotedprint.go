@@ -1,3 +1,27 @@
+// Patched by fetcher (github.com/fetcherhq/fetcher) from enmime v2.3.0; see
+// docs/decisions/0014-patched-enmime-boundary-reader.md in that repository.
+//
+// What changed: only QPCleaner.Read, plus its helper copyPlain and the table qpPlain. The
+// original Read moves each byte on its own (bufio.Reader.ReadByte, a line length check, a
+// switch and a closure call per byte). The patched Read first copies, in one copy, the
+// longest run of bytes already in the bufio.Reader that the original would write to dest
+// as they are: tab, CR, LF, printable ASCII but '=', and '=' itself where the two bytes
+// after it are buffered and make a hex pair or a soft line break; up to where the original
+// would insert a soft line break (MaxQPLineLen) and no further than dest allows. Then it
+// goes on with the original code, unchanged, for the next byte. Every call returns the
+// same bytes, n and error as before, and leaves overflow, lineLen and the bufio.Reader
+// (what it holds, what it has asked of the source, UnreadByte) as before:
+// quotedprint_equiv_test.go runs the original Read beside this one, in table tests and
+// in FuzzQPCleanerMatchesOriginal.
+//
+// Why: in fetcher's whole fetch pass over realistic mail (internal/fetch BenchmarkPass,
+// text/plain and text/html parts in quoted-printable), QPCleaner.Read was 8.6% of all
+// CPU time, a third of decoding such a part. With the patch it is 2.9%, and enmime's
+// ReadParts about 280 -> 200 µs of CPU per message. BenchmarkQPCleaner (40 KB of
+// quoted-printable text, median of 6, 2 vCPUs): the cleaner alone 145 -> 35 µs
+// (257 MiB/s -> 1.0 GiB/s); with the standard library's decoder on top, as enmime reads
+// a part, 241 -> 132 µs.
+
 package coding
 
 import (
@@ -86,6 +110,17 @@ func (qp *QPCleaner) Read(dest []byte) (n int, err error) {
 
 	// Loop over bytes in qp.in ByteReader while there is space in dest.
 	for n < destLen {
+		// fetcher patch: copy a run of bytes that pass through unchanged in one go, then go
+		// on with the original byte-at-a-time code for the byte after it. A byte copied
+		// here is one the original would have read with a successful ReadByte: err is nil.
+		if k := qp.copyPlain(dest[n:]); k > 0 {
+			n += k
+			err = nil
+			if n == destLen {
+				break
+			}
+		}
+
 		var b byte
 		b, err = qp.in.ReadByte()
 		if err != nil {
@@ -137,6 +172,74 @@ func (qp *QPCleaner) Read(dest []byte) (n int, err error) {
 	}
 
 	return n, err
+}
+
+// qpPlain[b] is 1 for a byte the original Read writes to dest as it is, without a
+// check of what follows: tab and printable ASCII but '=' (lineLen + 1); 2 for CR and LF
+// (lineLen = 0); and 3 for '=', which the original writes as it is (lineLen + 1) only
+// when the two bytes after it are a hex pair or a soft line break and no line break is
+// due.
+var qpPlain = func() (t [256]uint8) {
+	t['\t'] = 1
+	for b := ' '; b <= '~'; b++ {
+		t[b] = 1
+	}
+	t['\r'], t['\n'] = 2, 2
+	t['='] = 3
+	return t
+}()
+
+// copyPlain copies to dest the longest run of bytes already buffered in qp.in, at most
+// len(dest), that the original Read would write to dest as they are (see qpPlain) without
+// inserting a soft line break before any of them, nor reading from the source, nor meeting
+// an error; consumes them from qp.in as the original would; updates lineLen as the
+// original; and returns their number.
+func (qp *QPCleaner) copyPlain(dest []byte) int {
+	avail := qp.in.Buffered()
+	if avail == 0 || len(dest) == 0 || qp.lineLen >= MaxQPLineLen {
+		return 0
+	}
+	// Peeking at what is buffered cannot fail, nor read from the source.
+	all, err := qp.in.Peek(avail)
+	if err != nil {
+		return 0
+	}
+	buf := all[:min(len(all), len(dest))]
+	lineLen := qp.lineLen
+	i := 0
+	for ; i < len(buf) && lineLen < MaxQPLineLen; i++ {
+		switch qpPlain[buf[i]] {
+		case 1:
+			lineLen++
+		case 2:
+			lineLen = 0
+		case 3:
+			// The original's ensureLineLen(2) must not insert a line break, and its
+			// Peek(2) must be answered from the buffer: all[i+1:i+3] are the bytes it sees.
+			if lineLen+2 >= MaxQPLineLen || i+2 >= len(all) || !validHexBytes(all[i+1:i+3]) {
+				goto done
+			}
+			lineLen++
+		default:
+			goto done
+		}
+	}
+done:
+	if i == 0 {
+		return 0
+	}
+	copy(dest, buf[:i])
+	qp.lineLen = lineLen
+	// None of these can fail: i bytes are buffered. The bufio.Reader is left as by the
+	// original's last call on it: ReadByte for the last byte (UnreadByte included), or,
+	// if that was '=', the Peek(2) after it (no UnreadByte), as Discard leaves it.
+	if buf[i-1] == '=' {
+		_, _ = qp.in.Discard(i)
+	} else {
+		_, _ = qp.in.Discard(i - 1)
+		_, _ = qp.in.ReadByte()
+	}
+	return i
 }
 
 func validHexByte(b byte) bool {
