@@ -97,6 +97,21 @@ func (m *Main) oneMailbox(name string, args []string, register func(*flag.FlagSe
 	return cfg, operands[0], nil
 }
 
+// openMailbox opens the database without changing its schema and finds the
+// mailbox ref names (see lookupMailbox); the caller closes the database.
+func (m *Main) openMailbox(ctx context.Context, cfg Config, ref string) (*store.DB, store.Mailbox, error) {
+	db, err := m.openReadOnly(ctx, cfg)
+	if err != nil {
+		return nil, store.Mailbox{}, err
+	}
+	mb, err := lookupMailbox(ctx, db, ref)
+	if err != nil {
+		_ = db.Close()
+		return nil, store.Mailbox{}, err
+	}
+	return db, mb, nil
+}
+
 // lookupMailbox finds a mailbox by name, or by id when no name matches, in
 // the listing (without secrets); it names the mailboxes there are when
 // none does.
@@ -238,15 +253,11 @@ func (m *Main) mailboxEnable(ctx context.Context, args []string, enable bool) er
 	if err != nil {
 		return err
 	}
-	db, err := m.openReadOnly(ctx, cfg)
+	db, mb, err := m.openMailbox(ctx, cfg, ref)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = db.Close() }()
-	mb, err := lookupMailbox(ctx, db, ref)
-	if err != nil {
-		return err
-	}
 	changed, err := db.Mailboxes().SetEnabled(ctx, mb.ID, enable)
 	if err != nil {
 		return err
@@ -280,15 +291,11 @@ func (m *Main) mailboxShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := m.openReadOnly(ctx, cfg)
+	db, mb, err := m.openMailbox(ctx, cfg, ref) // without its secrets
 	if err != nil {
 		return err
 	}
 	defer func() { _ = db.Close() }()
-	mb, err := lookupMailbox(ctx, db, ref) // without its secrets
-	if err != nil {
-		return err
-	}
 	secrets, err := db.Mailboxes().SecretsSet(ctx)
 	if err != nil {
 		return err
@@ -454,15 +461,11 @@ func (m *Main) mailboxTest(ctx context.Context, args []string) error {
 		return err
 	}
 	log := m.logger(cfg)
-	db, err := m.openReadOnly(ctx, cfg)
+	db, listed, err := m.openMailbox(ctx, cfg, ref)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = db.Close() }()
-	listed, err := lookupMailbox(ctx, db, ref)
-	if err != nil {
-		return err
-	}
 	mb, err := db.Mailboxes().Get(ctx, listed.ID)
 	if err != nil {
 		return fmt.Errorf("mailbox %d %q: %w", listed.ID, listed.Name, err)
