@@ -44,6 +44,9 @@ Usage:
                                  test its connection without fetching
   fetcher seed [--dry-run] FILE  create or update the mailboxes and ticket types of a
                                  reviewed YAML file (docs/provisioning.md)
+  fetcher bench [flags]          measure the fetch pipeline on generated mailboxes, with
+                                 optional latency, against a throwaway Postgres database
+                                 (docs/performance.md)
   fetcher help                   show this text
 
 Settings come from flags or the environment: DATABASE_URL (postgres://… or
@@ -76,6 +79,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		"status":    m.statusCmd,
 		"mailbox":   m.mailboxCmd,
 		"seed":      m.seedCmd,
+		"bench":     m.benchCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	switch {
