@@ -282,7 +282,9 @@ func (m *Main) cpuProfile(path string) (stop func()) {
 	}
 	f, err := os.Create(path)
 	if err == nil {
-		err = pprof.StartCPUProfile(f)
+		if err = pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(m.Stderr, "FETCHER_CPU_PROFILE: %v; running without a profile\n", err)

@@ -256,8 +256,18 @@ func (r *Runner) store(ctx context.Context, mb store.Mailbox, sess mailbox.Sessi
 	m.listed(len(todo))
 	acts := &actions{r: r, mb: mb, sess: sess, err: actionErr}
 	p := r.startPipeline(ctx, mb, run, m)
+	closed := false
+	defer func() {
+		// Also on a panic (recovered by fetchGuarded): the workers must
+		// not outlive the mailbox's pass, nor go on writing to run.
+		if !closed {
+			_ = p.close()
+		}
+	}()
 	err = r.storeAll(ctx, mb, sess, todo, p, acts)
-	if perr := p.close(); err == nil && perr != nil {
+	perr := p.close()
+	closed = true
+	if err == nil && perr != nil {
 		err = &unsavedError{perr}
 	}
 	acts.owe(p.take())
@@ -302,7 +312,10 @@ func nextChunk(todo []mailbox.Message, limit int64) []mailbox.Message {
 
 // errOverLimit stops a batch at a message that turned out larger than
 // listed and over the limit: it is stored on its own, as a large one.
-type errOverLimit struct{ size int64 }
+type errOverLimit struct {
+	msg  mailbox.Message
+	size int64
+}
 
 func (e *errOverLimit) Error() string { return "message over the size limit" }
 
@@ -321,7 +334,7 @@ func (r *Runner) streamChunk(ctx context.Context, mb store.Mailbox, sess mailbox
 		var tooLarge *mailbox.TooLargeError
 		switch {
 		case errors.As(err, &tooLarge):
-			return &errOverLimit{size: tooLarge.Size}
+			return &errOverLimit{msg: msg, size: tooLarge.Size}
 		case errors.Is(err, mailbox.ErrGone):
 			return p.add(msg, nil, err)
 		case err != nil:
@@ -330,7 +343,7 @@ func (r *Runner) streamChunk(ctx context.Context, mb store.Mailbox, sess mailbox
 		return p.add(msg, raw, nil)
 	})
 	if errors.As(err, &over) {
-		msg := chunk[at]
+		msg := over.msg
 		msg.Size = over.size // the server listed less than it sent
 		return chunk[:at+1], r.storeLarge(ctx, mb, sess, msg, p, acts)
 	}

@@ -3,7 +3,10 @@ package fetch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"sync"
 
 	"github.com/fetcherhq/fetcher/internal/mailbox"
@@ -97,10 +100,34 @@ func (p *pipeline) parser() {
 	defer p.workers.Done()
 	for it := range p.parse {
 		if it.gone == nil {
-			it.parsed = ticket.ParseWith(it.raw, p.r.Limits)
+			it.parsed = p.parseGuarded(it)
 		}
 		close(it.done)
 	}
+}
+
+// parseGuarded parses one message. A panic (a bug, or a library tripping
+// over the message) fails the mailbox's pass, as one in the mailbox's own
+// goroutine would (see fetchGuarded), instead of the whole worker; the
+// message is fetched again next pass.
+func (p *pipeline) parseGuarded(it *item) (m *ticket.Message) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.fail(p.panicked("parsing a message", v))
+			m = &ticket.Message{}
+		}
+	}()
+	return ticket.ParseWith(it.raw, p.r.Limits)
+}
+
+// panicked logs a panic of the pipeline and returns the mailbox's error
+// for it.
+func (p *pipeline) panicked(doing string, v any) error {
+	what := describePanic(v)
+	// The stack holds function names and raw argument words, never the
+	// bytes of a string, so it cannot leak a token or a message.
+	p.r.mailboxLog(p.mb).Error("bug: "+doing+" panicked", "panic", what, "stack", string(debug.Stack()))
+	return fmt.Errorf("internal error while %s (%s); the messages stored before it are kept and the mailbox is tried again later. Please report it with the log line \"bug: %s panicked\"", doing, what, doing)
 }
 
 // writer saves the items in order: those waiting when a transaction
@@ -109,7 +136,7 @@ func (p *pipeline) writer() {
 	defer p.workers.Done()
 	for it := range p.order {
 		batch := p.gather(it)
-		p.save(batch)
+		p.saveGuarded(batch)
 		for _, it := range batch {
 			p.r.memory().release(it.held)
 			p.pending.Done()
@@ -131,6 +158,17 @@ func (p *pipeline) gather(first *item) []*item {
 		}
 	}
 	return batch
+}
+
+// saveGuarded saves a batch; a panic fails the mailbox's pass (see
+// parseGuarded), and the batch, rolled back, is fetched again next pass.
+func (p *pipeline) saveGuarded(batch []*item) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.fail(p.panicked("storing messages", v))
+		}
+	}()
+	p.save(batch)
 }
 
 // save stores a batch, or, once the writer has failed, drops it.
@@ -232,38 +270,67 @@ func (p *pipeline) close() error {
 	return err
 }
 
-// budget bounds the bytes held by fetched messages not yet stored.
+// budget bounds the bytes held by fetched messages not yet stored. It is
+// first come, first served: a large message waiting for its share is not
+// overtaken by a stream of small ones, which would otherwise keep a part
+// of the budget held for as long as any mailbox has a backlog.
 type budget struct {
-	mu   sync.Mutex
-	size int64
-	free int64
-	// freed is closed, and replaced, on every release.
-	freed chan struct{}
+	mu      sync.Mutex
+	size    int64
+	free    int64
+	waiters []*waiter
+}
+
+// waiter is an acquire waiting its turn; ready is closed once it has n.
+type waiter struct {
+	n     int64
+	ready chan struct{}
 }
 
 func newBudget(size int64) *budget {
-	return &budget{size: size, free: size, freed: make(chan struct{})}
+	return &budget{size: size, free: size}
 }
 
-// acquire takes n bytes, waiting until they are free or ctx ends. A
-// message larger than the whole budget takes all of it. It returns what
-// it took, for release.
+// acquire takes n bytes, waiting its turn until they are free or ctx ends.
+// A message larger than the whole budget takes all of it. It returns what
+// it took, for release. No holder waits for another acquire to release
+// (the pipeline's writer frees what its mailbox holds without acquiring
+// anything), so a turn always comes.
 func (b *budget) acquire(ctx context.Context, n int64) (int64, error) {
 	n = min(n, b.size)
-	for {
-		b.mu.Lock()
-		if b.free >= n {
-			b.free -= n
-			b.mu.Unlock()
-			return n, nil
-		}
-		freed := b.freed
+	b.mu.Lock()
+	if len(b.waiters) == 0 && b.free >= n {
+		b.free -= n
 		b.mu.Unlock()
-		select {
-		case <-freed:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+		return n, nil
+	}
+	w := &waiter{n: n, ready: make(chan struct{})}
+	b.waiters = append(b.waiters, w)
+	b.mu.Unlock()
+	select {
+	case <-w.ready:
+		return n, nil
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-w.ready: // granted as ctx ended
+		b.free += n
+	default:
+		b.waiters = slices.DeleteFunc(b.waiters, func(o *waiter) bool { return o == w })
+	}
+	b.grant()
+	return 0, ctx.Err()
+}
+
+// grant hands free bytes to the waiters in turn. b.mu is held.
+func (b *budget) grant() {
+	for len(b.waiters) > 0 && b.free >= b.waiters[0].n {
+		w := b.waiters[0]
+		b.waiters = b.waiters[1:]
+		b.free -= w.n
+		close(w.ready)
 	}
 }
 
@@ -273,7 +340,6 @@ func (b *budget) release(n int64) {
 	}
 	b.mu.Lock()
 	b.free += n
-	close(b.freed)
-	b.freed = make(chan struct{})
+	b.grant()
 	b.mu.Unlock()
 }

@@ -210,9 +210,10 @@ type Session interface {
 	// error wrapping ErrGone, one over its MaxBytes with a *TooLargeError;
 	// got decides whether to go on. Stream stops at got's first error and
 	// returns it; the session stays usable. raw belongs to got: Stream
-	// holds no message once got has it, so memory is bounded by one
-	// message, not by len(msgs). Like Fetch it changes nothing on the
-	// server.
+	// keeps no message once got has it, so it holds one message at a time,
+	// not len(msgs) (more only when an IMAP server answers out of order: a
+	// message is held until those before it have come). Like Fetch it
+	// changes nothing on the server.
 	Stream(ctx context.Context, msgs []Message, got func(msg Message, raw []byte, err error) error) error
 	// FetchHeader returns the message's header, at most MaxHeaderBytes of
 	// it, for a message too large to fetch whole. Like Fetch it changes

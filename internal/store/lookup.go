@@ -28,8 +28,8 @@ type lookups struct {
 	notified map[int64]map[string]notification
 	// ticketTypes caches each mailbox's ticket type (nil: none).
 	ticketTypes map[int64]*int64
-	// ledger holds the batch's ledger entries until its end, when they go
-	// in one statement (see flush) instead of one round trip each.
+	// pending holds the batch's ledger entries until its end, when they
+	// go in one statement (see flush) instead of one round trip each.
 	pending []*fetchedMessage
 }
 
@@ -104,14 +104,11 @@ func (l *lookups) insertMessage(row *TicketMessage, atts []*TicketAttachment) er
 }
 
 // writeLedger queues a ledger entry for flush.
-func (l *lookups) writeLedger(row *fetchedMessage) error {
-	l.pending = append(l.pending, row)
-	return nil
-}
+func (l *lookups) writeLedger(row *fetchedMessage) { l.pending = append(l.pending, row) }
 
-// flushLedger bounds the rows of one INSERT: Postgres takes at most 65535
-// parameters.
-const flushLedger = 1000
+// ledgerRowsPerInsert bounds the rows of one INSERT: Postgres takes at
+// most 65535 parameters.
+const ledgerRowsPerInsert = 1000
 
 // flush writes the queued ledger entries.
 func (l *lookups) flush() error {
@@ -120,7 +117,7 @@ func (l *lookups) flush() error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := l.tx.CreateInBatches(rows, flushLedger).Error; err != nil {
+	if err := l.tx.CreateInBatches(rows, ledgerRowsPerInsert).Error; err != nil {
 		return fmt.Errorf("write ledger: %w", err)
 	}
 	return nil
@@ -141,9 +138,10 @@ func (l *lookups) load(mailboxID int64, keys, ids, refs []string) error {
 			l.ledger[mailboxID][k] = true
 		}
 	}
+	own := dedupe(slices.Clone(ids))
 	all := dedupe(append(slices.Clone(ids), refs...))
 	for part := range slices.Chunk(all, idChunk) {
-		if err := l.loadRows(mailboxID, part); err != nil {
+		if err := l.loadRows(mailboxID, part, own); err != nil {
 			return err
 		}
 	}
@@ -157,13 +155,19 @@ func (l *lookups) load(mailboxID int64, keys, ids, refs []string) error {
 
 // loadRows reads, for each of ids, the stored messages that can answer a
 // question about it: the first dupCandidates (findDuplicate compares only
-// those, with their text), the latest header-only one (truncatedTwin), and
-// the latest in a mail ticket and in a collecting ticket (findReferenced).
-func (l *lookups) loadRows(mailboxID int64, ids []string) error {
+// those, and only for own, the batch's own Message-IDs, with their text),
+// the latest header-only one (truncatedTwin), and the latest in a mail
+// ticket and in a collecting ticket (findReferenced). A reply's long
+// References chain costs a row per id, never the quoted bodies.
+func (l *lookups) loadRows(mailboxID int64, ids, own []string) error {
+	if len(own) == 0 {
+		own = []string{""} // IN () is not SQL; "" is no Message-ID
+	}
 	var rows []candidate
 	err := l.tx.Raw(`
 		SELECT id, ticket_id, message_id, kind, from_email, subject, sent_at, raw_truncated,
-		       CASE WHEN first_n <= ? THEN body_text END AS body_text, first_n <= ? AS first
+		       CASE WHEN first_n <= ? AND message_id IN ? THEN body_text END AS body_text,
+		       first_n <= ? AS first
 		  FROM (SELECT m.id, m.ticket_id, m.message_id, t.kind, m.from_email, m.subject, m.sent_at,
 		               m.raw_truncated, m.body_text,
 		               row_number() OVER (PARTITION BY m.message_id ORDER BY m.id) AS first_n,
@@ -172,7 +176,7 @@ func (l *lookups) loadRows(mailboxID int64, ids []string) error {
 		          FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
 		         WHERE m.mailbox_id = ? AND m.message_id IN ?) c
 		 WHERE first_n <= ? OR (raw_truncated AND last_trunc = 1) OR last_kind = 1
-		 ORDER BY id`, dupCandidates, dupCandidates, mailboxID, ids, dupCandidates).Scan(&rows).Error
+		 ORDER BY id`, dupCandidates, own, dupCandidates, mailboxID, ids, dupCandidates).Scan(&rows).Error
 	if err != nil {
 		return fmt.Errorf("find messages by id: %w", err)
 	}

@@ -302,7 +302,8 @@ func (s *Tickets) save(l *lookups, f Fetched) (Saved, error) {
 	if dup := l.findDuplicate(f); dup != nil {
 		saved := Saved{Outcome: Duplicate, TicketID: dup.TicketID, MessageRowID: dup.ID}
 		l.stored(f, saved, "")
-		return saved, l.writeLedger(s.ledgerRow(f, saved))
+		l.writeLedger(s.ledgerRow(f, saved))
+		return saved, nil
 	}
 	saved, kind, err := s.attach(l, f)
 	if err != nil {
@@ -315,7 +316,8 @@ func (s *Tickets) save(l *lookups, f Fetched) (Saved, error) {
 		return Saved{}, err
 	}
 	l.stored(f, saved, kind)
-	return saved, l.writeLedger(s.ledgerRow(f, saved))
+	l.writeLedger(s.ledgerRow(f, saved))
+	return saved, nil
 }
 
 // attach finds the ticket a message belongs to, creating one when it
