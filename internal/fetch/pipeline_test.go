@@ -1,45 +1,29 @@
 package fetch_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fetcherhq/fetcher/internal/logtest"
 	"github.com/fetcherhq/fetcher/internal/mailbox/mailboxtest"
 	"github.com/fetcherhq/fetcher/internal/oauth/oauthtest"
 	"github.com/fetcherhq/fetcher/internal/store"
 	"github.com/fetcherhq/fetcher/internal/store/storetest"
 )
 
-// trace is the IMAP server's protocol trace, written from its sessions'
-// goroutines.
-type trace struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (t *trace) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.Write(p)
-}
-
-// commands counts the client's IMAP commands by name in the trace: the
-// tagged lines other than the server's tagged replies.
-func (t *trace) commands() map[string]int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// commands counts the client's IMAP commands by name in the server's
+// protocol trace: the tagged lines other than the server's tagged replies.
+func commands(trace *logtest.Buffer) map[string]int {
 	out := map[string]int{}
 	re := regexp.MustCompile(`(?m)^[A-Za-z0-9.]+ (UID )?([A-Z]+)`)
-	for _, m := range re.FindAllSubmatch(t.buf.Bytes(), -1) {
-		if verb := string(m[2]); verb != "OK" && verb != "NO" && verb != "BAD" {
-			out[string(m[1])+verb]++
+	for _, m := range re.FindAllStringSubmatch(trace.String(), -1) {
+		if verb := m[2]; verb != "OK" && verb != "NO" && verb != "BAD" {
+			out[m[1]+verb]++
 		}
 	}
 	return out
@@ -51,7 +35,7 @@ func (t *trace) commands() map[string]int {
 func TestBacklogIsFetchedInFewCommands(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		tr := &trace{}
+		tr := &logtest.Buffer{}
 		b := setupWith(t, db, oauthtest.Options{}, mailboxtest.IMAPOptions{Debug: tr})
 		const user = "backlog@example.com"
 		id := b.addMailbox(t, "Backlog", user, b.tokens.IssueRefreshToken(clientID, user), "after_fetch", "mark_seen")
@@ -70,7 +54,7 @@ func TestBacklogIsFetchedInFewCommands(t *testing.T) {
 			WHERE a.mailbox_id = ? AND CAST(substr(a.source_key, 14) AS integer) > CAST(substr(b.source_key, 14) AS integer)`, id))
 		require.Equal(t, n, seenCount(t, b, user))
 
-		cmds := tr.commands()
+		cmds := commands(tr)
 		// One FETCH lists the new UIDs; the bodies come in batches of
 		// store.MaxBatch.
 		batches := (n + store.MaxBatch - 1) / store.MaxBatch
@@ -91,7 +75,7 @@ func TestBacklogIsFetchedInFewCommands(t *testing.T) {
 func TestLargeMessagesAmongSmallOnes(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		tr := &trace{}
+		tr := &logtest.Buffer{}
 		b := setupWith(t, db, oauthtest.Options{}, mailboxtest.IMAPOptions{Debug: tr})
 		const user = "mixed@example.com"
 		id := b.addMailbox(t, "Mixed", user, b.tokens.IssueRefreshToken(clientID, user), "after_fetch", "delete")
@@ -112,6 +96,6 @@ func TestLargeMessagesAmongSmallOnes(t *testing.T) {
 		require.NoError(t, db.QueryRow(context.Background(), "SELECT last_uid FROM mailbox_cursors WHERE mailbox_id = ?", []any{id}, &last))
 		require.Equal(t, int64(33), last)
 		// A batch of ten, the large one alone, and so on; plus the listing.
-		require.Equal(t, 1+3+3, tr.commands()["UID FETCH"], "%v", tr.commands())
+		require.Equal(t, 1+3+3, commands(tr)["UID FETCH"], "%v", commands(tr))
 	})
 }
