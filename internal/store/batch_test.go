@@ -3,8 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -205,35 +203,4 @@ func TestLargeColumnsUseLZ4(t *testing.T) {
 		 WHERE attrelid IN ('ticket_messages'::regclass, 'ticket_attachments'::regclass)
 		   AND attname IN ('raw', 'body_text', 'body_html', 'body_html_safe', 'data')`, nil, &methods))
 	require.Equal(t, "body_html=l,body_html_safe=l,body_text=l,data=l,raw=l", methods)
-}
-
-// TestReplyWithLongReferencesLoadsNoBodies: the lookups of a reply whose
-// References name 30 stored messages of 200 KB text each read their
-// tickets, never their texts (only possible duplicates, with the reply's
-// own Message-ID, are compared by text). Not parallel: it counts the
-// process's allocations.
-func TestReplyWithLongReferencesLoadsNoBodies(t *testing.T) {
-	db := storetest.Postgres(t)
-	ctx := context.Background()
-	mb := newMailbox(t, db, "refs")
-	body := strings.Repeat("quoted text line\r\n", 200_000/18)
-	var refs []string
-	for i := range 30 {
-		raw := fmt.Sprintf("From: c@example.com\r\nSubject: t\r\nMessage-ID: <t%d@x>\r\n\r\n%s", i, body)
-		_, err := db.Tickets().Save(ctx, store.Fetched{MailboxID: mb.ID, SourceKey: fmt.Sprintf("k%d", i), Raw: []byte(raw), Parsed: ticket.Parse([]byte(raw)), Action: store.ActionKeep})
-		require.NoError(t, err)
-		refs = append(refs, fmt.Sprintf("<t%d@x>", i))
-	}
-	raw := "From: c@example.com\r\nSubject: Re: t\r\nMessage-ID: <reply@x>\r\nReferences: " + strings.Join(refs, " ") + "\r\n\r\nthanks\r\n"
-	f := store.Fetched{MailboxID: mb.ID, SourceKey: "reply", Raw: []byte(raw), Parsed: ticket.Parse([]byte(raw)), Action: store.ActionKeep}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	s, err := db.Tickets().Save(ctx, f)
-	runtime.ReadMemStats(&after)
-	require.NoError(t, err)
-	require.Equal(t, store.Appended, s.Outcome)
-	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("saving one %d-byte reply allocated %.1f MB", len(raw), float64(alloc)/(1<<20))
-	require.Less(t, alloc, uint64(1<<20))
 }
