@@ -195,7 +195,9 @@ func startFaultServer(t *testing.T, kind, protocol string, tokens *oauthtest.Ser
 		}
 		fs.onServer = func(u string) map[string]bool { return imapState(t, srv.Addr, srv.Cert.Pool, u) }
 		fs.quiet = func() {
-			require.Eventually(t, func() bool { return srv.OpenConns() == 0 }, 10*time.Second, 5*time.Millisecond,
+			// 30 s: with -race and every package's tests at once, a session
+			// cut off mid-FETCH took over 10 s to notice once in CI.
+			require.Eventually(t, func() bool { return srv.OpenConns() == 0 }, 30*time.Second, 5*time.Millisecond,
 				"the IMAP server still holds a session of a killed fetcher")
 		}
 	default:
@@ -225,7 +227,7 @@ func startFaultServer(t *testing.T, kind, protocol string, tokens *oauthtest.Ser
 			return out
 		}
 		fs.quiet = func() {
-			require.Eventually(t, func() bool { return srv.OpenConns() == 0 }, 10*time.Second, 5*time.Millisecond,
+			require.Eventually(t, func() bool { return srv.OpenConns() == 0 }, 30*time.Second, 5*time.Millisecond,
 				"the POP3 server still holds a session of a killed fetcher")
 		}
 	}

@@ -77,34 +77,66 @@ func StartDovecot(opts DovecotOptions) (*Dovecot, error) {
 		return nil, err
 	}
 	d := &Dovecot{Dir: dir, Cert: cert, Ports: map[string]int{}}
-	for _, name := range []string{"imap", "imaps", "pop3", "pop3s"} {
-		if d.Ports[name], err = freePort(); err != nil {
-			return nil, err
-		}
-	}
+	names := []string{"imap", "imaps", "pop3", "pop3s"}
 	if opts.SubmissionRelay != "" {
-		if d.Ports["submission"], err = freePort(); err != nil {
-			return nil, err
+		names = append(names, "submission")
+	}
+	// A port found free can be taken by another test's server before
+	// Dovecot binds it: then it is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		err = d.startOn(opts, names)
+		if err == nil || attempt == 3 || !portTaken(err) {
+			break
 		}
 	}
-	if err := d.writeConfig(opts); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := d.start(); err != nil {
+	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	return d, nil
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startOn writes the configuration with free ports for names and starts
+// Dovecot.
+func (d *Dovecot) startOn(opts DovecotOptions, names []string) error {
+	ports, err := freePorts(len(names))
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	for i, name := range names {
+		d.Ports[name] = ports[i]
+	}
+	if err := d.writeConfig(opts); err != nil {
+		return err
+	}
+	return d.start()
+}
+
+// portTaken reports a start that failed on a port in use.
+func portTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "in use") || strings.Contains(msg, "duplicate listener")
+}
+
+// freePorts returns n distinct free ports: each listener stays open until
+// all are chosen, so that the system cannot hand out one port twice.
+func freePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 var dovecotConf = template.Must(template.New("conf").Parse(`
