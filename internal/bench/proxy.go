@@ -187,9 +187,11 @@ func (p *Proxy) handle(raw net.Conn) {
 		_ = client.Close()
 	}()
 	n, _ := io.Copy(server, &lineCounter{r: client, lines: &p.lines})
-	p.up.Add(n)
 	_ = server.Close()
 	<-done
+	// Counted once both directions are done, so a reader that sees the
+	// bytes sent also sees those received.
+	p.up.Add(n)
 }
 
 // lineCounter counts the CRLF-terminated lines read through it.
