@@ -97,10 +97,7 @@ func (r *run) pass(ctx context.Context, n int) (Pass, error) {
 	}
 	traffic := r.proxy.Stats().Sub(proxyBefore)
 	p.Stored, p.Bytes = after.messages-before.messages, after.bytes-before.bytes
-	p.Seconds, p.CPUSeconds, p.PeakRSSMB, p.ExitCode = m.seconds, m.cpuSeconds, mb(m.peakRSS), m.exitCode
-	p.MessagesPerSecond, p.MBPerSecond = float64(p.Stored)/m.seconds, mb(p.Bytes)/m.seconds
-	p.Commands, p.Logins = traffic.Lines, traffic.Conns
-	p.TokenRequests = r.tokens.Requests() - tokensBefore
+	p.measure(m, traffic, r.tokens.Requests()-tokensBefore, p.Stored, p.Bytes)
 	p.Summary = strings.TrimSpace(string(out))
 	p.LogWarnings, p.LogProblems = scanLog(logPath)
 	if p.ExitCode != 0 && p.Summary == "" {

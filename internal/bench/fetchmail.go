@@ -63,13 +63,10 @@ func (r *run) fetchmail(ctx context.Context) (*Fetchmail, error) {
 	}
 	r.settle()
 	traffic := r.proxy.Stats().Sub(proxyBefore)
-	f.Seconds, f.CPUSeconds, f.PeakRSSMB, f.ExitCode = m.seconds, m.cpuSeconds, mb(m.peakRSS), m.exitCode
-	f.Commands, f.Logins = traffic.Lines, traffic.Conns
-	f.TokenRequests = r.tokens.Requests() - tokensBefore
 	if f.Delivered, f.Bytes, err = countBSMTP(bsmtp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	f.MessagesPerSecond, f.MBPerSecond = float64(f.Delivered)/f.Seconds, mb(f.Bytes)/f.Seconds
+	f.measure(m, traffic, r.tokens.Requests()-tokensBefore, f.Delivered, f.Bytes)
 	if first := r.firstSeconds(); first > 0 {
 		f.Ratio = f.Seconds / first
 	}

@@ -56,9 +56,22 @@ type Pass struct {
 	Pass int `json:"pass"`
 	// Mailboxes counts the fetch_runs rows the pass wrote: the mailboxes
 	// it visited.
-	Mailboxes         int     `json:"mailboxes_visited"`
-	Stored            int     `json:"messages_stored"`
-	Bytes             int64   `json:"bytes_stored"`
+	Mailboxes int   `json:"mailboxes_visited"`
+	Stored    int   `json:"messages_stored"`
+	Bytes     int64 `json:"bytes_stored"`
+	Measured
+	// Summary is the fetcher's own summary line (its stdout).
+	Summary string `json:"summary"`
+	// LogWarnings counts the WARN and ERROR lines of the pass's log;
+	// LogProblems quotes the first few.
+	LogWarnings int      `json:"log_warnings"`
+	LogProblems []string `json:"log_problems,omitempty"`
+}
+
+// Measured is what the bench measures of one process it runs (a fetcher
+// pass, or fetchmail); embedded, so its fields stay at the top level of
+// the JSON.
+type Measured struct {
 	Seconds           float64 `json:"seconds"`
 	CPUSeconds        float64 `json:"cpu_seconds"`
 	MessagesPerSecond float64 `json:"messages_per_second"`
@@ -68,15 +81,19 @@ type Pass struct {
 	Logins            int64   `json:"logins"`
 	TokenRequests     int     `json:"token_requests"`
 	ExitCode          int     `json:"exit_code"`
-	// Load is the machine's 1-minute load average as the pass started
+	// Load is the machine's 1-minute load average as the process started
 	// (Linux), the bench's own earlier passes included.
 	Load float64 `json:"load_average"`
-	// Summary is the fetcher's own summary line (its stdout).
-	Summary string `json:"summary"`
-	// LogWarnings counts the WARN and ERROR lines of the pass's log;
-	// LogProblems quotes the first few.
-	LogWarnings int      `json:"log_warnings"`
-	LogProblems []string `json:"log_problems,omitempty"`
+}
+
+// measure fills what m, the proxy's traffic and the token requests say of a
+// process that handled messages messages of size bytes.
+func (x *Measured) measure(m measured, traffic ProxyStats, tokens, messages int, size int64) {
+	x.Seconds, x.CPUSeconds, x.PeakRSSMB, x.ExitCode = m.seconds, m.cpuSeconds, mb(m.peakRSS), m.exitCode
+	x.Commands, x.Logins, x.TokenRequests = traffic.Lines, traffic.Conns, tokens
+	if m.seconds > 0 {
+		x.MessagesPerSecond, x.MBPerSecond = float64(messages)/m.seconds, mb(size)/m.seconds
+	}
 }
 
 // Check compares what was stored with what was delivered.
@@ -100,18 +117,9 @@ type Fetchmail struct {
 	Login     string `json:"login"`
 	LoginNote string `json:"login_note"`
 	// Delivered counts the messages in its BSMTP file (MAIL FROM lines).
-	Delivered         int     `json:"delivered"`
-	Bytes             int64   `json:"bytes"`
-	Seconds           float64 `json:"seconds"`
-	CPUSeconds        float64 `json:"cpu_seconds"`
-	MessagesPerSecond float64 `json:"messages_per_second"`
-	MBPerSecond       float64 `json:"mb_per_second"`
-	PeakRSSMB         float64 `json:"peak_rss_mb"`
-	Commands          int64   `json:"commands"`
-	Logins            int64   `json:"logins"`
-	TokenRequests     int     `json:"token_requests"`
-	ExitCode          int     `json:"exit_code"`
-	Load              float64 `json:"load_average"`
+	Delivered int   `json:"delivered"`
+	Bytes     int64 `json:"bytes"`
+	Measured
 	// Ratio is fetchmail's seconds over the fetcher's first pass's.
 	Ratio float64 `json:"seconds_ratio"`
 }

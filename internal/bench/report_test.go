@@ -29,8 +29,9 @@ func sampleReport() *Report {
 			Mailboxes: 2, Messages: 20, Size: SizeRealistic, Seed: 1, Delivered: 40, DeliveredBytes: 900 * KB,
 			DelayMS: 50, Concurrency: 4, ConcurrencyDefault: true, GoVersion: "go1.26", Platform: "linux/amd64", CPUs: 2},
 		Passes: []Pass{
-			{Pass: 1, Mailboxes: 2, Stored: 40, Bytes: 900 * KB, Seconds: 1.5, MessagesPerSecond: 26.7, Commands: 12, Logins: 2, TokenRequests: 2},
-			{Pass: 2, Mailboxes: 2, Seconds: 0.5, Commands: 6, Logins: 2},
+			{Pass: 1, Mailboxes: 2, Stored: 40, Bytes: 900 * KB,
+				Measured: Measured{Seconds: 1.5, MessagesPerSecond: 26.7, Commands: 12, Logins: 2, TokenRequests: 2}},
+			{Pass: 2, Mailboxes: 2, Measured: Measured{Seconds: 0.5, Commands: 6, Logins: 2}},
 		},
 		Check: Check{Delivered: 40, Stored: 40, OK: true},
 	}
