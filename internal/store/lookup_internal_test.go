@@ -19,13 +19,7 @@ import (
 func TestLookupsReadTextsOnlyForPossibleDuplicates(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite:"+t.TempDir()+"/l.db")
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.Migrate(ctx)
-	require.NoError(t, err)
-	mb := Mailbox{Name: "l", Protocol: "imap", Host: "h", Port: 993, UseSSL: true, Username: "u", RefreshToken: "rt"}
-	require.NoError(t, db.Mailboxes().Create(ctx, &mb))
+	db, mb := sqliteForTest(t)
 	fetched := func(key, raw string) Fetched {
 		return Fetched{MailboxID: mb.ID, SourceKey: key, Raw: []byte(raw), Parsed: ticket.Parse([]byte(raw)), Action: ActionKeep}
 	}
@@ -41,7 +35,7 @@ func TestLookupsReadTextsOnlyForPossibleDuplicates(t *testing.T) {
 		strings.Join(refs, " ")+"\r\n\r\nthanks\r\n")
 	resend := fetched("resend", fmt.Sprintf("From: c@example.com\r\nSubject: t\r\nMessage-ID: <t0@x>\r\n\r\n%s", body))
 
-	err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		l, err := prefetch(tx, []Fetched{reply, resend})
 		require.NoError(t, err)
 		for _, id := range refs {

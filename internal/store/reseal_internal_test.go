@@ -16,13 +16,7 @@ import (
 func TestResealKeepsATokenRotatedMeanwhile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite:"+t.TempDir()+"/r.db")
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.Migrate(ctx)
-	require.NoError(t, err)
-	m := Mailbox{Name: "race", Protocol: "imap", Host: "h", Port: 993, UseSSL: true, Username: "u", RefreshToken: "Old-1"}
-	require.NoError(t, db.Mailboxes().Create(ctx, &m))
+	db, m := sqliteForTest(t)
 	keys, err := secret.NewKeyring(bytes.Repeat([]byte{1}, secret.KeySize))
 	require.NoError(t, err)
 	db.SetKeyring(keys)
