@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"time"
 )
 
 // recorder keeps every byte the server's connections read off the network,
@@ -43,6 +44,17 @@ func (l recordingListener) Accept() (net.Conn, error) {
 type recordingConn struct {
 	net.Conn
 	rec *recorder
+}
+
+// writeTimeout bounds each write to a client, as real servers' output
+// timeouts do (Dovecot's is a few minutes): a session writing to a client
+// that no longer reads ends instead of holding its mailbox's lock, which
+// the in-process server keeps for the whole of a FETCH response.
+const writeTimeout = 10 * time.Second
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.Conn.Write(p)
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
