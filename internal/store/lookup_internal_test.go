@@ -36,7 +36,7 @@ func TestLookupsReadTextsOnlyForPossibleDuplicates(t *testing.T) {
 	resend := fetched("resend", fmt.Sprintf("From: c@example.com\r\nSubject: t\r\nMessage-ID: <t0@x>\r\n\r\n%s", body))
 
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		l, err := prefetch(tx, []Fetched{reply, resend})
+		l, err := prefetch(tx, nil, []Fetched{reply, resend})
 		require.NoError(t, err)
 		for _, id := range refs {
 			rows := l.rows[mb.ID][id]

@@ -140,7 +140,7 @@ func (s *Tickets) Save(ctx context.Context, f Fetched) (Saved, error) {
 func (s *Tickets) saveTx(ctx context.Context, f Fetched) (Saved, error) {
 	var out Saved
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
-		saved, err := s.saveAll(tx, []Fetched{f})
+		saved, err := s.saveAll(tx, nil, []Fetched{f})
 		if err == nil {
 			out = saved[0]
 		}
@@ -168,9 +168,9 @@ func (s *Tickets) SaveBatch(ctx context.Context, fs []Fetched) ([]Saved, error) 
 		return nil, nil
 	}
 	var out []Saved
-	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+	err := s.db.batchTx(ctx, len(fs), func(tx *gorm.DB, c *rowCopier) error {
 		var err error
-		out, err = s.saveAll(tx, fs)
+		out, err = s.saveAll(tx, c, fs)
 		return err
 	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) || IsDataError(err) {
@@ -182,10 +182,10 @@ func (s *Tickets) SaveBatch(ctx context.Context, fs []Fetched) ([]Saved, error) 
 	return out, nil
 }
 
-// saveAll saves fs in tx, then announces them and moves the cursor to the
-// last one's.
-func (s *Tickets) saveAll(tx *gorm.DB, fs []Fetched) ([]Saved, error) {
-	l, err := prefetch(tx, fs)
+// saveAll saves fs in tx (their message rows through c, when set), then
+// announces them and moves the cursor to the last one's.
+func (s *Tickets) saveAll(tx *gorm.DB, c *rowCopier, fs []Fetched) ([]Saved, error) {
+	l, err := prefetch(tx, c, fs)
 	if err != nil {
 		return nil, err
 	}
@@ -311,6 +311,12 @@ func (s *Tickets) save(l *lookups, f Fetched) (Saved, error) {
 	}
 	if saved.MessageRowID, err = s.insertMessage(l, f, saved.TicketID); err != nil {
 		return Saved{}, err
+	}
+	if f.Notify != nil {
+		// Outbox rows refer to the message row: it must exist first.
+		if err := l.copier.flush(tx); err != nil {
+			return Saved{}, err
+		}
 	}
 	if saved.Notifications, err = s.queue(tx, f, saved); err != nil {
 		return Saved{}, err

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/gorm"
+)
+
+// rowCopier writes a batch's message and attachment rows on Postgres with
+// COPY FROM STDIN (https://www.postgresql.org/docs/current/sql-copy.html)
+// instead of an INSERT each. An INSERT per row made the writer wait for a
+// round trip per message, and Postgres parse, plan and run a statement per
+// row: that one connection was the pipeline's narrowest point. The rows
+// are held (they point at bytes the batch holds anyway) and go in one COPY
+// per table when the batch ends, or earlier when a row must exist before
+// the batch's next statement (an outbox row refers to its message).
+//
+// Message ids are taken from the table's own sequence up front, so that
+// replies, ledger entries and notifications can name a row before it is
+// written. Ids a batch does not use are left as gaps, as a rolled-back
+// INSERT leaves them; ticket numbers (tickets.id) are not taken this way.
+type rowCopier struct {
+	conn *sql.Conn
+	ids  []int64
+	msgs []*TicketMessage
+	atts []*TicketAttachment
+}
+
+// batchTx runs fn in a transaction. On Postgres, a batch of more than one
+// message gets a rowCopier on the transaction's own connection (COPY is not
+// reachable through database/sql, only through the pgx connection below
+// it); otherwise copier is nil and rows are inserted one at a time.
+func (db *DB) batchTx(ctx context.Context, n int, fn func(tx *gorm.DB, c *rowCopier) error) error {
+	if db.dialect != Postgres || n < 2 {
+		return db.tx(ctx, func(tx *gorm.DB) error { return fn(tx, nil) })
+	}
+	return db.gorm.WithContext(ctx).Connection(func(pinned *gorm.DB) error {
+		conn, ok := pinned.Statement.ConnPool.(*sql.Conn)
+		if !ok {
+			return fmt.Errorf("batch transaction: connection is %T, not *sql.Conn", pinned.Statement.ConnPool)
+		}
+		return pinned.Transaction(func(tx *gorm.DB) error {
+			c := &rowCopier{conn: conn}
+			if err := c.reserve(tx, n); err != nil {
+				return err
+			}
+			return fn(tx, c)
+		})
+	})
+}
+
+// reserve takes n ticket_messages ids from the table's sequence, in the
+// order the sequence hands them out, so that rows keep the order they are
+// stored in.
+func (c *rowCopier) reserve(tx *gorm.DB, n int) error {
+	var ids []int64
+	err := tx.Raw("SELECT nextval(pg_get_serial_sequence('ticket_messages', 'id')) FROM generate_series(1, ?)", n).
+		Scan(&ids).Error
+	if err != nil {
+		return fmt.Errorf("reserve message ids: %w", err)
+	}
+	slices.Sort(ids)
+	c.ids = ids
+	return nil
+}
+
+// add queues a message row and its attachments, giving the row its id.
+func (c *rowCopier) add(row *TicketMessage, atts []*TicketAttachment) error {
+	if len(c.ids) == 0 {
+		return fmt.Errorf("insert ticket message: no reserved id left")
+	}
+	row.ID, c.ids = c.ids[0], c.ids[1:]
+	for _, a := range atts {
+		a.TicketMessageID = row.ID
+	}
+	c.msgs = append(c.msgs, row)
+	c.atts = append(c.atts, atts...)
+	return nil
+}
+
+// flush writes the queued rows: messages first, which attachments refer to.
+func (c *rowCopier) flush(tx *gorm.DB) error {
+	if c == nil || len(c.msgs) == 0 {
+		return nil
+	}
+	msgs, atts := c.msgs, c.atts
+	c.msgs, c.atts = nil, nil
+	if err := c.copy(tx, "ticket_messages", messageColumns, len(msgs), func(i int) []any { return messageValues(msgs[i]) }); err != nil {
+		return fmt.Errorf("insert %d ticket messages: %w", len(msgs), err)
+	}
+	if err := c.copy(tx, "ticket_attachments", attachmentColumns, len(atts), func(i int) []any { return attachmentValues(atts[i]) }); err != nil {
+		return fmt.Errorf("insert %d attachments: %w", len(atts), err)
+	}
+	return nil
+}
+
+// copy runs one COPY on the transaction's connection. Its errors are
+// translated as GORM's own (a unique violation is gorm.ErrDuplicatedKey),
+// so that SaveBatch tells a refused batch from a failed one as before.
+func (c *rowCopier) copy(tx *gorm.DB, table string, cols []string, n int, row func(i int) []any) error {
+	if n == 0 {
+		return nil
+	}
+	err := c.conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("driver connection is %T, not pgx", dc)
+		}
+		src := pgx.CopyFromSlice(n, func(i int) ([]any, error) { return row(i), nil })
+		_, err := pc.Conn().CopyFrom(tx.Statement.Context, pgx.Identifier{table}, cols, src)
+		return err
+	})
+	if t, ok := tx.Dialector.(gorm.ErrorTranslator); ok && err != nil {
+		if translated := t.Translate(err); translated != err {
+			return fmt.Errorf("%w: %w", translated, err)
+		}
+	}
+	return err
+}
+
+// messageColumns are the columns messageValues fills, in its order: every
+// column of ticket_messages that TicketMessage maps.
+var messageColumns = []string{
+	"id", "ticket_id", "mailbox_id", "source_key", "message_id", "in_reply_to", "references_header",
+	"from_email", "from_name", "to_addrs", "cc_addrs", "subject", "sent_at", "received_at",
+	"body_text", "body_html", "body_html_safe", "raw", "raw_truncated", "size_bytes", "is_auto_reply", "parse_error",
+}
+
+func messageValues(m *TicketMessage) []any {
+	return []any{
+		m.ID, m.TicketID, m.MailboxID, m.SourceKey, m.MessageID, m.InReplyTo, m.ReferencesHeader,
+		m.FromEmail, m.FromName, m.ToAddrs, m.CcAddrs, m.Subject, m.SentAt, m.ReceivedAt,
+		m.BodyText, m.BodyHTML, m.BodyHTMLSafe, m.Raw, m.RawTruncated, m.SizeBytes, m.IsAutoReply, m.ParseError,
+	}
+}
+
+// attachmentColumns are the columns attachmentValues fills; id is the
+// table's default.
+var attachmentColumns = []string{
+	"ticket_message_id", "filename", "content_type", "content_id", "inline", "size_bytes", "sha256", "data",
+}
+
+func attachmentValues(a *TicketAttachment) []any {
+	return []any{a.TicketMessageID, a.Filename, a.ContentType, a.ContentID, a.Inline, a.SizeBytes, a.SHA256, a.Data}
+}

@@ -1,0 +1,164 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/fetcherhq/fetcher/internal/store"
+	"github.com/fetcherhq/fetcher/internal/store/storetest"
+	"github.com/fetcherhq/fetcher/internal/ticket"
+)
+
+// corpus is the ticket package's real-world test mail (attachments,
+// inline images, bounces, broken MIME, legacy charsets, no Date, ...),
+// each message as a Fetched of mb with its file name as source key.
+func corpus(t *testing.T, mb store.Mailbox) []store.Fetched {
+	t.Helper()
+	files, err := filepath.Glob("../ticket/testdata/*.eml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	var out []store.Fetched
+	for i, name := range files {
+		raw, err := os.ReadFile(name)
+		require.NoError(t, err)
+		f := store.Fetched{MailboxID: mb.ID, SourceKey: filepath.Base(name), Raw: raw,
+			Parsed: ticket.Parse(raw), Action: store.ActionMarkSeen}
+		if i%7 == 3 {
+			f.Size = int64(len(raw)) * 10 // kept header-only, over the limit
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// rowsOf returns every stored column of mb's messages and attachments but
+// the ids, which differ between mailboxes, by source key.
+func rowsOf(t *testing.T, db *store.DB, mailboxID int64) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	var n int64
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mailboxID}, &n))
+	out := map[string]string{}
+	for i := range n {
+		var key, row string
+		require.NoError(t, db.QueryRow(ctx, `
+			SELECT m.source_key,
+			       (to_jsonb(m) - 'id' - 'ticket_id' - 'mailbox_id')::text || ' attachments ' ||
+			       coalesce((SELECT jsonb_agg(to_jsonb(a) - 'id' - 'ticket_message_id' ORDER BY a.id)
+			                   FROM ticket_attachments a WHERE a.ticket_message_id = m.id)::text, 'none')
+			  FROM ticket_messages m WHERE m.mailbox_id = ? ORDER BY m.source_key OFFSET ? LIMIT 1`,
+			[]any{mailboxID, i}, &key, &row))
+		out[key] = row
+	}
+	return out
+}
+
+// TestBatchRowsAreTheRowsSaveWrites: the rows SaveBatch writes with COPY
+// are, column for column, the rows Save writes with INSERT, for real mail
+// with attachments, NULLs, header-only rows and parse errors.
+func TestBatchRowsAreTheRowsSaveWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	fixed := time.Date(2026, 11, 23, 8, 0, 0, 123456000, time.UTC)
+	db.Now = func() time.Time { return fixed }
+
+	one := newMailbox(t, db, "one at a time")
+	var saved []store.Saved
+	for _, f := range corpus(t, one) {
+		s, err := db.Tickets().Save(ctx, f)
+		require.NoError(t, err, f.SourceKey)
+		saved = append(saved, s)
+	}
+	batched := newMailbox(t, db, "batched")
+	fs := corpus(t, batched)
+	out, err := db.Tickets().SaveBatch(ctx, fs)
+	require.NoError(t, err)
+
+	require.Len(t, out, len(saved))
+	for i := range out {
+		require.Equal(t, saved[i].Outcome, out[i].Outcome, fs[i].SourceKey)
+	}
+	want, got := rowsOf(t, db, one.ID), rowsOf(t, db, batched.ID)
+	require.NotEmpty(t, want)
+	require.Equal(t, want, got)
+
+	// The ids SaveBatch reports are the rows' own, in storing order.
+	var last int64
+	for i, s := range out {
+		if s.Outcome != store.Created && s.Outcome != store.Appended {
+			continue
+		}
+		var ticketID int64
+		require.NoError(t, db.QueryRow(ctx, "SELECT ticket_id FROM ticket_messages WHERE id = ? AND source_key = ?",
+			[]any{s.MessageRowID, fs[i].SourceKey}, &ticketID))
+		require.Equal(t, s.TicketID, ticketID)
+		require.Greater(t, s.MessageRowID, last)
+		last = s.MessageRowID
+	}
+}
+
+// TestSaveBatchRefusesAKeyStoredOutsideTheLedger: a source key already in
+// ticket_messages but not in the ledger (a POP3 server reusing a UIDL)
+// makes the COPY fail on the unique key; the batch is refused as a whole,
+// and saving its messages one at a time stores them all.
+func TestSaveBatchRefusesAKeyStoredOutsideTheLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	mb := newMailbox(t, db, "reused key")
+	old := fetched(mb, "k2", firstMail, 0)
+	_, err := db.Tickets().Save(ctx, old)
+	require.NoError(t, err)
+	require.NoError(t, db.Exec(ctx, "DELETE FROM fetched_messages WHERE mailbox_id = ?", mb.ID))
+
+	fs := []store.Fetched{fetched(mb, "k1", replyMail, 1), fetched(mb, "k2", "Subject: new\r\n\r\nother bytes\r\n", 2)}
+	_, err = db.Tickets().SaveBatch(ctx, fs)
+	require.ErrorIs(t, err, store.ErrBatchRefused)
+	require.ErrorIs(t, err, gorm.ErrDuplicatedKey)
+	var n int64
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mb.ID}, &n))
+	require.Equal(t, int64(1), n, "nothing of the refused batch stays")
+
+	for _, f := range fs {
+		s, err := db.Tickets().Save(ctx, f)
+		require.NoError(t, err)
+		require.NotEqual(t, store.Known, s.Outcome)
+	}
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mb.ID}, &n))
+	require.Equal(t, int64(3), n)
+}
+
+// TestSaveBatchQueuesNotificationsOfItsRows: an outbox row refers to its
+// message row, which a batch writes with COPY: the row is written before
+// the notification that names it.
+func TestSaveBatchQueuesNotificationsOfItsRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	mb, n := notifyingMailbox(t, db)
+	fs := []store.Fetched{fetched(mb, "k1", firstMail, 1), fetched(mb, "k2", replyMail, 2)}
+	for i := range fs {
+		fs[i].Notify = n
+	}
+	saved, err := db.Tickets().SaveBatch(ctx, fs)
+	require.NoError(t, err)
+	require.Equal(t, 2, saved[0].Notifications, "the admin's and the acknowledgement")
+	require.Equal(t, 1, saved[1].Notifications, "the admin's")
+	rows, err := db.Outbox().List(ctx, mb.ID, 10)
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+	byMessage := map[int64]int{}
+	for _, r := range rows {
+		byMessage[*r.TicketMessageID]++
+	}
+	require.Equal(t, map[int64]int{saved[0].MessageRowID: 2, saved[1].MessageRowID: 1}, byMessage,
+		fmt.Sprintf("saved %+v", saved))
+}
