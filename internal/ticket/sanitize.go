@@ -81,9 +81,15 @@ const (
 // It uses the tokenizer bluemonday uses, so both agree on what is an
 // attribute.
 func tidyStyles(s string) string {
-	if len(s) < shortestLongStyle && !mayNeedTidy(s) {
+	if len(s) < shortestLongStyle && !mayNeedTidy(s) || stylesLookTidy(s) {
 		return s
 	}
+	return tidyTags(s)
+}
+
+// tidyTags is tidyStyles without its shortcuts: it tokenizes s and rebuilds
+// the tags whose style attributes need it.
+func tidyTags(s string) string {
 	var (
 		b      strings.Builder
 		off    int // where the current token starts in s
@@ -117,6 +123,89 @@ func tidyStyles(s string) string {
 	b.WriteString(s[copied:])
 	return b.String()
 }
+
+// stylesLookTidy reports whether no style attribute in s needs tidying, by
+// a scan that is much cheaper than tokenizing s (mail from Outlook has a
+// style attribute, and a ";", in almost every tag). It looks at every
+// "style" (in any case) that could end an attribute name and reads the
+// value after it as the tokenizer would (golang.org/x/net/html
+// readTagAttrVal). Text, comments and script that merely look like an
+// attribute are looked at too, which can only send s the slow way. A
+// value with a CR or an entity other than &quot;, which the tokenizer
+// would decode into something else, does as well.
+func stylesLookTidy(s string) bool {
+	// Found by its "y", a rarer letter than its "s".
+	for i := 0; ; {
+		j := indexY(s[i:])
+		if j < 0 {
+			return true
+		}
+		i += j + 1
+		if i < 3 || !hasStyleKey(s, i-3) {
+			continue
+		}
+		i += 2
+		// Outlook quotes font names as &quot;, which decodes the same
+		// wherever it stands; any other entity takes the slow way.
+		val := strings.ReplaceAll(attrValue(s[i:]), "&quot;", `"`)
+		if strings.ContainsAny(val, "&\r") || styleNeedsTidy([]byte(val)) {
+			return false
+		}
+	}
+}
+
+// indexY is the index of the first "y" or "Y" in s, or -1. (Two IndexByte
+// calls are several times faster than IndexAny, which builds a set.)
+func indexY(s string) int {
+	lower := strings.IndexByte(s, 'y')
+	if lower < 0 {
+		lower = len(s)
+	}
+	if upper := strings.IndexByte(s[:lower], 'Y'); upper >= 0 {
+		return upper
+	}
+	if lower == len(s) {
+		return -1
+	}
+	return lower
+}
+
+// hasStyleKey reports whether s[i:] starts with "style" in any case, ended
+// as an attribute name ends.
+func hasStyleKey(s string, i int) bool {
+	if len(s)-i < len("style") || !strings.EqualFold(s[i:i+5], "style") {
+		return false
+	}
+	return i+5 == len(s) || strings.IndexByte(" \n\r\t\f/=>", s[i+5]) >= 0
+}
+
+// attrValue returns the value of the attribute whose name ends where rest
+// begins, as html.Tokenizer reads it: after white space, "=" and white
+// space again, a quoted string up to its quote (or the end) or else up to
+// white space or ">". No "=" means no value.
+func attrValue(rest string) string {
+	rest = strings.TrimLeft(rest, htmlSpace)
+	if !strings.HasPrefix(rest, "=") {
+		return ""
+	}
+	rest = strings.TrimLeft(rest[1:], htmlSpace)
+	if rest == "" {
+		return ""
+	}
+	if q := rest[0]; q == '"' || q == '\'' {
+		if end := strings.IndexByte(rest[1:], q); end >= 0 {
+			return rest[1 : 1+end]
+		}
+		return rest[1:]
+	}
+	if end := strings.IndexAny(rest, htmlSpace+">"); end >= 0 {
+		return rest[:end]
+	}
+	return rest
+}
+
+// htmlSpace is white space to the HTML tokenizer.
+const htmlSpace = " \n\r\t\f"
 
 // mayNeedTidy reports whether source text may hold a style attribute that
 // tidyTag would change, long ones aside: one with ";" or "url(" (in any

@@ -535,6 +535,61 @@ func FuzzSanitizeHTML(f *testing.F) {
 	})
 }
 
+// stylesLookTidyCases are inputs where the scan and the tokenizer could
+// disagree about what a style attribute's value is.
+var stylesLookTidyCases = []struct {
+	in   string
+	tidy bool
+}{
+	{`<p style="color:red">x</p>`, true},
+	{`<p style="color:red;;">x</p>`, false},
+	{`<p STYLE = 'color:red;;'>x</p>`, false},
+	{"<p style\n=\ncolor:red;;>x</p>", false},
+	{`<p style=color:red;; class=a>x</p>`, false},
+	{`<p style=>x;;</p>`, true},
+	{`<p style/="a;;">x</p>`, true},
+	{`<p style="a;b">`, true},
+	{`<p style="a;;`, false},
+	{`<p style="color:red&#59;&#59;">x</p>`, false},
+	{`<p style="font-family:&quot;Arial&quot;,sans-serif;color:red">x</p>`, true},
+	{`<p style="font-family:&quot;A&quot;;;">x</p>`, false},
+	{`<p style="font-family:&amp;quot;A&amp;quot;">x</p>`, false},
+	{"<p style=\"color:red;\r\n\">x</p>", false},
+	{`<p style="color:url(x)">x</p>`, false},
+	{`<p xstyle="a;;" style="b">`, false},
+	{`<p title="style=a;;">`, false},
+	{`<style>p{a:b;;}</style>`, true},
+	{`style`, true},
+	{`style=`, true},
+}
+
+func TestStylesLookTidy(t *testing.T) {
+	for _, tc := range stylesLookTidyCases {
+		require.Equal(t, tc.tidy, stylesLookTidy(tc.in), "%q", tc.in)
+		if tc.tidy {
+			require.Equal(t, tc.in, tidyTags(tc.in), "%q", tc.in)
+		}
+	}
+	require.True(t, stylesLookTidy(outlookMail(3)), "Outlook's styles need no tidying")
+}
+
+// FuzzStylesLookTidy: when the scan says no style needs tidying, tokenizing
+// agrees.
+func FuzzStylesLookTidy(f *testing.F) {
+	for _, tc := range stylesLookTidyCases {
+		f.Add(tc.in)
+	}
+	for _, tc := range sanitizeCases {
+		f.Add(tc.in)
+	}
+	f.Add(outlookMail(2))
+	f.Fuzz(func(t *testing.T, in string) {
+		if stylesLookTidy(in) {
+			require.Equal(t, in, tidyTags(in), "%q", in)
+		}
+	})
+}
+
 func BenchmarkSanitizeHTML(b *testing.B) {
 	in := outlookMail(82) // about 50 KB
 	b.SetBytes(int64(len(in)))
