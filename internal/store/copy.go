@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -24,11 +25,26 @@ import (
 // replies, ledger entries and notifications can name a row before it is
 // written. Ids a batch does not use are left as gaps, as a rolled-back
 // INSERT leaves them; ticket numbers (tickets.id) are not taken this way.
+//
+// New tickets wait too, under a placeholder id (negative, so never a
+// row's), and go in one multi-row INSERT before the messages that name
+// them; replies' touches of their tickets go in one UPDATE. Ticket ids
+// are not reserved up front: those are the numbers staff and customers
+// see, and a batch does not know how many tickets it opens.
 type rowCopier struct {
 	conn *sql.Conn
+	now  func() time.Time
 	ids  []int64
 	msgs []*TicketMessage
 	atts []*TicketAttachment
+
+	tickets []*Ticket
+	// placeholder is the last placeholder id handed out.
+	placeholder int64
+	// resolved maps the placeholders of inserted tickets to their ids.
+	resolved map[int64]int64
+	// touched holds the tickets messages joined, in order, once each.
+	touched []int64
 }
 
 // batchTx runs fn in a transaction. On Postgres, a batch of more than one
@@ -45,7 +61,7 @@ func (db *DB) batchTx(ctx context.Context, n int, fn func(tx *gorm.DB, c *rowCop
 			return fmt.Errorf("batch transaction: connection is %T, not *sql.Conn", pinned.Statement.ConnPool)
 		}
 		return pinned.Transaction(func(tx *gorm.DB) error {
-			c := &rowCopier{conn: conn}
+			c := &rowCopier{conn: conn, now: db.now}
 			if err := c.reserve(tx, n); err != nil {
 				return err
 			}
@@ -83,13 +99,98 @@ func (c *rowCopier) add(row *TicketMessage, atts []*TicketAttachment) error {
 	return nil
 }
 
-// flush writes the queued rows: messages first, which attachments refer to.
+// addTicket queues a new ticket, giving it a placeholder id.
+func (c *rowCopier) addTicket(t *Ticket) {
+	c.placeholder--
+	t.ID = c.placeholder
+	c.tickets = append(c.tickets, t)
+}
+
+// touch queues the update of a ticket a message joined.
+func (c *rowCopier) touch(id int64) {
+	if !slices.Contains(c.touched, id) {
+		c.touched = append(c.touched, id)
+	}
+}
+
+// ticketID is the id of a ticket: itself, or the id a placeholder's
+// ticket got when it was inserted.
+func (c *rowCopier) ticketID(id int64) int64 {
+	if c == nil || id >= 0 {
+		return id
+	}
+	if real, ok := c.resolved[id]; ok {
+		return real
+	}
+	return id
+}
+
+// flush writes the queued rows: tickets, then the messages that name them,
+// then the attachments that name those, then the tickets' touches.
 func (c *rowCopier) flush(tx *gorm.DB) error {
-	if c == nil || len(c.msgs) == 0 {
+	if c == nil {
+		return nil
+	}
+	if err := c.flushTickets(tx); err != nil {
+		return err
+	}
+	if err := c.flushMessages(tx); err != nil {
+		return err
+	}
+	return c.flushTouches(tx)
+}
+
+func (c *rowCopier) flushTickets(tx *gorm.DB) error {
+	if len(c.tickets) == 0 {
+		return nil
+	}
+	ts := c.tickets
+	c.tickets = nil
+	placeholders := make([]int64, len(ts))
+	for i, t := range ts {
+		placeholders[i], t.ID = t.ID, 0
+	}
+	// One INSERT ... RETURNING id: Postgres returns the ids in the order
+	// of the rows, which GORM writes back into ts.
+	if err := tx.Create(ts).Error; err != nil {
+		return fmt.Errorf("create %d tickets: %w", len(ts), err)
+	}
+	if c.resolved == nil {
+		c.resolved = map[int64]int64{}
+	}
+	for i, t := range ts {
+		c.resolved[placeholders[i]] = t.ID
+	}
+	return nil
+}
+
+func (c *rowCopier) flushTouches(tx *gorm.DB) error {
+	if len(c.touched) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(c.touched))
+	for _, id := range c.touched {
+		ids = append(ids, c.ticketID(id))
+	}
+	c.touched = nil
+	now := c.now()
+	err := tx.Model(&Ticket{}).Where("id IN ?", ids).
+		Updates(map[string]any{"last_message_at": now, "updated_at": now}).Error
+	if err != nil {
+		return fmt.Errorf("update %d tickets: %w", len(ids), err)
+	}
+	return nil
+}
+
+func (c *rowCopier) flushMessages(tx *gorm.DB) error {
+	if len(c.msgs) == 0 {
 		return nil
 	}
 	msgs, atts := c.msgs, c.atts
 	c.msgs, c.atts = nil, nil
+	for _, m := range msgs {
+		m.TicketID = c.ticketID(m.TicketID)
+	}
 	if err := c.copy(tx, "ticket_messages", messageColumns, len(msgs), func(i int) []any { return messageValues(msgs[i]) }); err != nil {
 		return fmt.Errorf("insert %d ticket messages: %w", len(msgs), err)
 	}

@@ -18,7 +18,8 @@ import (
 
 // corpus is the ticket package's real-world test mail (attachments,
 // inline images, bounces, broken MIME, legacy charsets, no Date, ...),
-// each message as a Fetched of mb with its file name as source key.
+// each message as a Fetched of mb with its file name as source key, then
+// the conversation, whose replies join tickets of the same batch.
 func corpus(t *testing.T, mb store.Mailbox) []store.Fetched {
 	t.Helper()
 	files, err := filepath.Glob("../ticket/testdata/*.eml")
@@ -35,11 +36,16 @@ func corpus(t *testing.T, mb store.Mailbox) []store.Fetched {
 		}
 		out = append(out, f)
 	}
+	for _, f := range conversation() { // replies within the batch
+		f.MailboxID = mb.ID
+		out = append(out, f)
+	}
 	return out
 }
 
-// rowsOf returns every stored column of mb's messages and attachments but
-// the ids, which differ between mailboxes, by source key.
+// rowsOf returns every stored column of mb's messages, their attachments
+// and their tickets but the ids, which differ between mailboxes, by source
+// key.
 func rowsOf(t *testing.T, db *store.DB, mailboxID int64) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -52,8 +58,10 @@ func rowsOf(t *testing.T, db *store.DB, mailboxID int64) map[string]string {
 			SELECT m.source_key,
 			       (to_jsonb(m) - 'id' - 'ticket_id' - 'mailbox_id')::text || ' attachments ' ||
 			       coalesce((SELECT jsonb_agg(to_jsonb(a) - 'id' - 'ticket_message_id' ORDER BY a.id)
-			                   FROM ticket_attachments a WHERE a.ticket_message_id = m.id)::text, 'none')
-			  FROM ticket_messages m WHERE m.mailbox_id = ? ORDER BY m.source_key OFFSET ? LIMIT 1`,
+			                   FROM ticket_attachments a WHERE a.ticket_message_id = m.id)::text, 'none') ||
+			       ' ticket ' || (to_jsonb(t) - 'id' - 'mailbox_id')::text
+			  FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
+			 WHERE m.mailbox_id = ? ORDER BY m.source_key OFFSET ? LIMIT 1`,
 			[]any{mailboxID, i}, &key, &row))
 		out[key] = row
 	}
@@ -61,8 +69,9 @@ func rowsOf(t *testing.T, db *store.DB, mailboxID int64) map[string]string {
 }
 
 // TestBatchRowsAreTheRowsSaveWrites: the rows SaveBatch writes with COPY
-// are, column for column, the rows Save writes with INSERT, for real mail
-// with attachments, NULLs, header-only rows and parse errors.
+// and deferred ticket INSERTs and UPDATEs are, column for column, the
+// rows Save writes with an INSERT each, for real mail with attachments,
+// NULLs, header-only rows and parse errors.
 func TestBatchRowsAreTheRowsSaveWrites(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -161,4 +170,38 @@ func TestSaveBatchQueuesNotificationsOfItsRows(t *testing.T) {
 	}
 	require.Equal(t, map[int64]int{saved[0].MessageRowID: 2, saved[1].MessageRowID: 1}, byMessage,
 		fmt.Sprintf("saved %+v", saved))
+}
+
+// TestSaveBatchTouchesRepliedTickets: a reply in a batch moves its
+// ticket's last_message_at and updated_at, whether the ticket is older
+// than the batch or opened in it.
+func TestSaveBatchTouchesRepliedTickets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	now := t0
+	db.Now = func() time.Time { return now }
+	mb := newMailbox(t, db, "touch")
+	first, err := db.Tickets().SaveBatch(ctx, []store.Fetched{
+		fetched(mb, "k1", firstMail, 1), fetched(mb, "k2", "Subject: other\r\nMessage-ID: <o@x>\r\n\r\nx\r\n", 2)})
+	require.NoError(t, err)
+
+	now = t0.Add(time.Hour)
+	second, err := db.Tickets().SaveBatch(ctx, []store.Fetched{
+		fetched(mb, "k3", replyMail, 3),
+		fetched(mb, "k4", "Subject: new\r\nMessage-ID: <n@x>\r\n\r\nx\r\n", 4),
+		fetched(mb, "k5", "Subject: Re: new\r\nIn-Reply-To: <n@x>\r\n\r\ny\r\n", 5)})
+	require.NoError(t, err)
+	require.Equal(t, first[0].TicketID, second[0].TicketID)
+	require.Equal(t, second[1].TicketID, second[2].TicketID)
+
+	times := func(id int64) string {
+		var last, updated time.Time
+		require.NoError(t, db.QueryRow(ctx, "SELECT last_message_at, updated_at FROM tickets WHERE id = ?", []any{id}, &last, &updated))
+		return last.UTC().Format(time.TimeOnly) + " " + updated.UTC().Format(time.TimeOnly)
+	}
+	require.Equal(t, "09:00:00 09:00:00", times(first[0].TicketID), "an older ticket")
+	require.Equal(t, "08:00:00 08:00:00", times(first[1].TicketID), "untouched")
+	require.Equal(t, "09:00:00 09:00:00", times(second[1].TicketID), "opened and answered in the batch")
 }

@@ -109,6 +109,29 @@ func (l *lookups) insertMessage(row *TicketMessage, atts []*TicketAttachment) er
 	return nil
 }
 
+// createTicket inserts a new ticket, or queues it for the batch's flush
+// under a placeholder id.
+func (l *lookups) createTicket(t *Ticket) error {
+	if l.copier != nil {
+		l.copier.addTicket(t)
+		return nil
+	}
+	if err := l.tx.Create(t).Error; err != nil {
+		return fmt.Errorf("create ticket: %w", err)
+	}
+	return nil
+}
+
+// touch records that a message joined the ticket, at once or at the
+// batch's flush.
+func (l *lookups) touch(id int64, now time.Time) error {
+	if l.copier != nil {
+		l.copier.touch(id)
+		return nil
+	}
+	return touchTicket(l.tx, id, now)
+}
+
 // writeLedger queues a ledger entry for flush.
 func (l *lookups) writeLedger(row *fetchedMessage) { l.pending = append(l.pending, row) }
 

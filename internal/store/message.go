@@ -204,6 +204,9 @@ func (s *Tickets) saveAll(tx *gorm.DB, c *rowCopier, fs []Fetched) ([]Saved, err
 	if err := l.flush(); err != nil {
 		return nil, err
 	}
+	for i := range out {
+		out[i].TicketID = c.ticketID(out[i].TicketID)
+	}
 	if err := s.db.notifyTickets(tx, fs, out); err != nil {
 		return nil, err
 	}
@@ -313,10 +316,12 @@ func (s *Tickets) save(l *lookups, f Fetched) (Saved, error) {
 		return Saved{}, err
 	}
 	if f.Notify != nil {
-		// Outbox rows refer to the message row: it must exist first.
+		// Outbox rows refer to the message row and are written from its
+		// ticket's row: both must exist first.
 		if err := l.copier.flush(tx); err != nil {
 			return Saved{}, err
 		}
+		saved.TicketID = l.copier.ticketID(saved.TicketID)
 	}
 	if saved.Notifications, err = s.queue(tx, f, saved); err != nil {
 		return Saved{}, err
@@ -335,7 +340,7 @@ func (s *Tickets) attach(l *lookups, f Fetched) (Saved, string, error) {
 		return Saved{}, "", err
 	}
 	if ticketID != 0 {
-		return Saved{Outcome: Appended, TicketID: ticketID}, kind, touchTicket(l.tx, ticketID, now)
+		return Saved{Outcome: Appended, TicketID: ticketID}, kind, l.touch(ticketID, now)
 	}
 	if f.Parsed.IsAutoReply && !f.AutoReplyTickets {
 		id, err := s.collectingTicket(l, f.MailboxID, now)
@@ -456,7 +461,6 @@ func taggedTicket(tx *gorm.DB, f Fetched, mailOnly bool) (int64, string, error) 
 }
 
 func (s *Tickets) newTicket(l *lookups, f Fetched, now time.Time) (*Ticket, error) {
-	tx := l.tx
 	typeID, err := l.ticketType(f.MailboxID)
 	if err != nil {
 		return nil, err
@@ -471,8 +475,8 @@ func (s *Tickets) newTicket(l *lookups, f Fetched, now time.Time) (*Ticket, erro
 		RequesterEmail: opt(f.Parsed.FromEmail), RequesterName: opt(f.Parsed.FromName),
 		Status: "new", Kind: KindMail, CreatedAt: now, UpdatedAt: now, LastMessageAt: now,
 	}
-	if err := tx.Create(t).Error; err != nil {
-		return nil, fmt.Errorf("create ticket: %w", err)
+	if err := l.createTicket(t); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
