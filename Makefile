@@ -30,7 +30,8 @@ test: lint third_party ## lint, then every test with the race detector (needs Po
 # the fuzz target below.
 THIRD_PARTY_FUZZTIME ?= 20s
 THIRD_PARTY_FUZZ := .:FuzzBoundaryReaderMatchesOriginal \
-	./internal/coding:FuzzQPCleanerMatchesOriginal
+	./internal/coding:FuzzQPCleanerMatchesOriginal \
+	./internal/coding:FuzzQPDecoderMatchesOriginal
 
 .PHONY: third_party
 third_party: ## tests of the patched dependencies in third_party/

@@ -1,3 +1,20 @@
+// Patched by fetcher (github.com/fetcherhq/fetcher) from enmime v2.3.0; see
+// docs/decisions/0014-patched-enmime-boundary-reader.md in that repository.
+//
+// What changed: decodeContent decodes quoted-printable content with coding.QPDecoder
+// (internal/coding/qpdecode.go) instead of quotedprintable.NewReader(coding.NewQPCleaner(r)),
+// and readPartContent reads a part with readAll instead of io.ReadAll, through the
+// variables newQPDecoder and readAllPart. QPDecoder's Read returns what the two readers'
+// did (qpdecode_equiv_test.go in internal/coding), and readAll returns what io.ReadAll
+// does, copying less. part_equiv_test.go parses messages both ways, with upstream's
+// code put back in those variables, and compares every part.
+//
+// Why: in a CPU profile of fetcher on Outlook-like mail (text parts in quoted-printable),
+// the standard library's quotedprintable.Reader was about 17% of all CPU time and
+// QPCleaner 7%, and io.ReadAll grew each text part's content twice. With the patch
+// (medians, 2 vCPUs): BenchmarkReadPartsQP (a 20 KB message, two quoted-printable parts)
+// 277 -> 169 µs; parsing the 1,000 messages of fetcher's BenchmarkPass 633 -> 506 ms.
+
 package enmime
 
 import (
@@ -6,7 +23,6 @@ import (
 	"encoding/base64"
 	"io"
 	"math/rand"
-	"mime/quotedprintable"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -170,7 +186,7 @@ func (p *Part) setupContentHeaders(mediaParams map[string]string) {
 }
 
 func (p *Part) readPartContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolicy) ([]byte, error) {
-	buf, err := io.ReadAll(r)
+	buf, err := readAllPart(r) // fetcher patch: was io.ReadAll(r)
 	if err != nil {
 		if readPartErrorPolicy != nil && readPartErrorPolicy(p, err) {
 			p.addWarningf(ErrorMalformedChildPart, "partial content: %s", err.Error())
@@ -179,6 +195,32 @@ func (p *Part) readPartContent(r io.Reader, readPartErrorPolicy ReadPartErrorPol
 		return nil, err
 	}
 	return buf, nil
+}
+
+// newQPDecoder and readAllPart are part of the fetcher patch (see the top of this file):
+// how decodeContent decodes quoted-printable content, and how readPartContent reads a
+// part. part_equiv_test.go puts enmime v2.3.0's in their place to compare.
+var (
+	newQPDecoder = func(r io.Reader) io.Reader { return coding.NewQPDecoder(r) }
+	readAllPart  = readAll
+)
+
+// readAll is part of the fetcher patch (see the top of this file). It returns what
+// io.ReadAll(r) would, with less copying: a coding.QPDecoder hands over the content it
+// decoded in place, and what is left of a bytes.Reader (a text part's content, after
+// charset detection) is copied into a slice of its size rather than into one grown from
+// 512 bytes.
+func readAll(r io.Reader) ([]byte, error) {
+	switch r := r.(type) {
+	case *coding.QPDecoder:
+		return r.ReadAll()
+	case *bytes.Reader:
+		buf := make([]byte, r.Len())
+		// Reads all of it, or nothing if it is empty: no error but io.EOF then.
+		_, _ = r.Read(buf)
+		return buf, nil
+	}
+	return io.ReadAll(r)
 }
 
 // convertFromDetectedCharset attempts to detect the character set for the given part, and returns
@@ -289,8 +331,8 @@ func (p *Part) decodeContent(r io.Reader, readPartErrorPolicy ReadPartErrorPolic
 	validEncoding := true
 	switch strings.ToLower(encoding) {
 	case cteQuotedPrintable:
-		contentReader = coding.NewQPCleaner(contentReader)
-		contentReader = quotedprintable.NewReader(contentReader)
+		// fetcher patch: was quotedprintable.NewReader(coding.NewQPCleaner(contentReader)).
+		contentReader = newQPDecoder(contentReader)
 	case cteBase64:
 		b64cleaner = coding.NewBase64Cleaner(contentReader)
 		contentReader = base64.NewDecoder(base64.RawStdEncoding, b64cleaner)
