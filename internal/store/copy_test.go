@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"context"
-	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,7 +171,7 @@ func TestSaveBatchQueuesNotificationsOfItsRows(t *testing.T) {
 		byMessage[*r.TicketMessageID]++
 	}
 	require.Equal(t, map[int64]int{saved[0].MessageRowID: 2, saved[1].MessageRowID: 1}, byMessage,
-		fmt.Sprintf("saved %+v", saved))
+		"saved %+v", saved)
 }
 
 // TestSaveBatchTouchesRepliedTickets: a reply in a batch moves its
@@ -204,4 +206,79 @@ func TestSaveBatchTouchesRepliedTickets(t *testing.T) {
 	require.Equal(t, "09:00:00 09:00:00", times(first[0].TicketID), "an older ticket")
 	require.Equal(t, "08:00:00 08:00:00", times(first[1].TicketID), "untouched")
 	require.Equal(t, "09:00:00 09:00:00", times(second[1].TicketID), "opened and answered in the batch")
+}
+
+// TestSaveBatchWithoutSequencePrivilege: a role granted the tables but not
+// the id sequence (nextval needs USAGE on it, INSERT does not) still
+// stores batches, the slower way.
+func TestSaveBatchWithoutSequencePrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := storetest.Postgres(t)
+	role := "fetcher_noseq_" + strings.ToLower(strconv.FormatInt(time.Now().UnixNano(), 36))
+	require.NoError(t, admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"))
+	t.Cleanup(func() {
+		_ = admin.Exec(ctx, "DROP OWNED BY "+role)
+		_ = admin.Exec(ctx, "DROP ROLE "+role)
+	})
+	require.NoError(t, admin.Exec(ctx, "GRANT USAGE ON SCHEMA public TO "+role))
+	require.NoError(t, admin.Exec(ctx, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "+role))
+	u, err := url.Parse(admin.URL())
+	require.NoError(t, err)
+	u.User = url.User(role)
+	db, err := store.Open(ctx, u.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+
+	mb := newMailbox(t, admin, "no sequence")
+	fs := conversation()
+	for i := range fs {
+		fs[i].MailboxID = mb.ID
+	}
+	saved, err := db.Tickets().SaveBatch(ctx, fs)
+	require.NoError(t, err)
+	require.Equal(t, store.Created, saved[0].Outcome)
+	var n int64
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mb.ID}, &n))
+	require.Equal(t, int64(11), n)
+}
+
+// TestSaveBatchKeepsTicketNumbersInMailOrder: the collecting ticket,
+// created at once, does not overtake the mail tickets a batch holds.
+func TestSaveBatchKeepsTicketNumbersInMailOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	mb := newMailbox(t, db, "order")
+	saved, err := db.Tickets().SaveBatch(ctx, []store.Fetched{
+		fetched(mb, "k1", firstMail, 1),
+		fetched(mb, "k2", "Subject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@x>\r\n\r\naway\r\n", 2),
+		fetched(mb, "k3", "Subject: other\r\nMessage-ID: <o@x>\r\n\r\nx\r\n", 3),
+	})
+	require.NoError(t, err)
+	require.Less(t, saved[0].TicketID, saved[1].TicketID)
+	require.Less(t, saved[1].TicketID, saved[2].TicketID)
+}
+
+// TestSaveBatchNotifyingMessageKeepsItsAttachments: a message flushed on
+// its own, before its notifications, is written with its attachments.
+func TestSaveBatchNotifyingMessageKeepsItsAttachments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	mb, n := notifyingMailbox(t, db)
+	raw, err := os.ReadFile("../ticket/testdata/attachment.eml")
+	require.NoError(t, err)
+	fs := []store.Fetched{fetched(mb, "k1", string(raw), 1), fetched(mb, "k2", firstMail, 2)}
+	for i := range fs {
+		fs[i].Notify = n
+	}
+	saved, err := db.Tickets().SaveBatch(ctx, fs)
+	require.NoError(t, err)
+	want := len(fs[0].Parsed.Attachments)
+	require.Positive(t, want)
+	var got int64
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_attachments WHERE ticket_message_id = ?",
+		[]any{saved[0].MessageRowID}, &got))
+	require.Equal(t, int64(want), got)
 }

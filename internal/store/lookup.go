@@ -97,16 +97,7 @@ func (l *lookups) insertMessage(row *TicketMessage, atts []*TicketAttachment) er
 	if l.copier != nil {
 		return l.copier.add(row, atts)
 	}
-	if err := l.tx.Create(row).Error; err != nil {
-		return fmt.Errorf("insert ticket message: %w", err)
-	}
-	for _, a := range atts {
-		a.TicketMessageID = row.ID
-		if err := l.tx.Create(a).Error; err != nil {
-			return fmt.Errorf("insert attachment %q: %w", a.Filename, err)
-		}
-	}
-	return nil
+	return insertRows(l.tx, row, atts)
 }
 
 // createTicket inserts a new ticket, or queues it for the batch's flush

@@ -368,6 +368,11 @@ func (s *Tickets) collectingTicket(l *lookups, mailboxID int64, now time.Time) (
 	if err != nil {
 		return 0, err
 	}
+	// Tickets the batch holds go first, so that ticket numbers keep the
+	// order of the mail.
+	if err := l.copier.flushTickets(tx); err != nil {
+		return 0, err
+	}
 	t := &Ticket{
 		TicketTypeID: typeID, MailboxID: &mailboxID, Subject: collectingSubject,
 		Status: "new", Kind: KindAutoReplies, CreatedAt: now, UpdatedAt: now, LastMessageAt: now,

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -50,6 +51,9 @@ type DB struct {
 	keys *secret.Keyring
 	// Now is the clock for the timestamps the fetcher writes.
 	Now func() time.Time
+	// copyAllowed caches whether batches may use COPY (see copyOK): 1
+	// yes, -1 no, 0 not known yet.
+	copyAllowed atomic.Int32
 }
 
 // Open connects to the database named by rawURL: "postgres://…" or

@@ -135,12 +135,13 @@ func tidyTags(s string) string {
 // would decode into something else, does as well.
 func stylesLookTidy(s string) bool {
 	// Found by its "y", a rarer letter than its "s".
+	ys := newYFinder(s)
 	for i := 0; ; {
-		j := indexY(s[i:])
+		j := ys.next(i)
 		if j < 0 {
 			return true
 		}
-		i += j + 1
+		i = j + 1
 		if i < 3 || !hasStyleKey(s, i-3) {
 			continue
 		}
@@ -154,20 +155,40 @@ func stylesLookTidy(s string) bool {
 	}
 }
 
-// indexY is the index of the first "y" or "Y" in s, or -1. (Two IndexByte
-// calls are several times faster than IndexAny, which builds a set.)
-func indexY(s string) int {
-	lower := strings.IndexByte(s, 'y')
-	if lower < 0 {
-		lower = len(s)
+// yFinder finds the "y" and "Y" of s from left to right. It remembers the
+// next of each it found, so that each byte is searched at most once per
+// letter: searching the rest of s again for every "Y" would take time
+// quadratic in a mail of capitals. (Two IndexByte are several times
+// faster than IndexAny, which builds a set.)
+type yFinder struct {
+	s string
+	// lower and upper are the next "y" and "Y" at or after the last
+	// search, len(s) for none, -1 before the first search.
+	lower, upper int
+}
+
+func newYFinder(s string) *yFinder { return &yFinder{s: s, lower: -1, upper: -1} }
+
+// next returns the index of the first "y" or "Y" at or after i, or -1.
+func (f *yFinder) next(i int) int {
+	if f.lower < i {
+		f.lower = indexFrom(f.s, i, 'y')
 	}
-	if upper := strings.IndexByte(s[:lower], 'Y'); upper >= 0 {
-		return upper
+	if f.upper < i {
+		f.upper = indexFrom(f.s, i, 'Y')
 	}
-	if lower == len(s) {
-		return -1
+	if j := min(f.lower, f.upper); j < len(f.s) {
+		return j
 	}
-	return lower
+	return -1
+}
+
+// indexFrom is the index of the first c at or after i in s, or len(s).
+func indexFrom(s string, i int, c byte) int {
+	if k := strings.IndexByte(s[i:], c); k >= 0 {
+		return i + k
+	}
+	return len(s)
 }
 
 // hasStyleKey reports whether s[i:] starts with "style" in any case, ended

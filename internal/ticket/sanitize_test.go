@@ -573,6 +573,27 @@ func TestStylesLookTidy(t *testing.T) {
 	require.True(t, stylesLookTidy(outlookMail(3)), "Outlook's styles need no tidying")
 }
 
+// TestStylesLookTidyIsLinear: the scan reads each byte a bounded number of
+// times, also in mail that defeats its search for "y" (a quadratic scan
+// took 1.25 s for 400 KB of "Y"; these take milliseconds).
+func TestStylesLookTidyIsLinear(t *testing.T) {
+	const size = 8 << 20
+	for name, in := range map[string]string{
+		"capitals":      strings.Repeat("Y", size),
+		"capitals then": strings.Repeat("Y", size) + "y",
+		"keys":          strings.Repeat("STYLE ", size/6),
+		"empty values":  strings.Repeat(`style="" `, size/9),
+		"open quote":    `style="` + strings.Repeat(" style=x", size/8),
+	} {
+		start := time.Now()
+		stylesLookTidy(in)
+		// Generous: only superlinear work gets near it.
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: %v for %d bytes", name, d, len(in))
+		}
+	}
+}
+
 // FuzzStylesLookTidy: when the scan says no style needs tidying, tokenizing
 // agrees.
 func FuzzStylesLookTidy(f *testing.F) {

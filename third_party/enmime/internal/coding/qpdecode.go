@@ -80,7 +80,9 @@ func (d *QPDecoder) Read(p []byte) (int, error) {
 }
 
 // ReadAll returns what io.ReadAll(d) would, without copying the content when d decoded
-// it itself.
+// it itself, unless the buffer it decoded in is much larger than the content: that
+// buffer held the encoded part, grown by doubling, and a part's content may be kept
+// (an attachment's, until its batch is stored) long after decoding.
 func (d *QPDecoder) ReadAll() ([]byte, error) {
 	d.load()
 	if d.chain != nil {
@@ -88,6 +90,9 @@ func (d *QPDecoder) ReadAll() ([]byte, error) {
 	}
 	out := d.out
 	d.out = d.out[len(out):]
+	if cap(out)-len(out) > len(out)/4 {
+		out = append(make([]byte, 0, len(out)), out...)
+	}
 	return out, nil
 }
 

@@ -396,3 +396,19 @@ func BenchmarkQPDecoder(b *testing.B) {
 		})
 	}
 }
+
+// TestQPDecoderReadAllKeepsNoSpareBuffer: content decoded in place is not
+// handed over in the much larger buffer that held the encoded part.
+func TestQPDecoderReadAllKeepsNoSpareBuffer(t *testing.T) {
+	in := strings.Repeat("=E2=82=AC=E2=82=AC=E2=82=AC=E2=82=AC=E2=82=AC=E2=82=AC=E2=82=AC=E2=82=AC=\r\n", 1<<14)
+	out, err := NewQPDecoder(strings.NewReader(in)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("€", 8<<14); string(out) != want {
+		t.Fatalf("decoded %d bytes, want %d", len(out), len(want))
+	}
+	if cap(out) > len(out)+len(out)/4 {
+		t.Errorf("cap %d for %d bytes of content", cap(out), len(out))
+	}
+}
