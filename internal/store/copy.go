@@ -74,7 +74,7 @@ func (db *DB) batchTx(ctx context.Context, n int, fn func(tx *gorm.DB, c *rowCop
 // sequence of ticket_messages.id: nextval needs USAGE or UPDATE on it,
 // which INSERTs into the identity column do not, so a role granted only
 // the tables' privileges stores batches the slower way rather than not at
-// all (docs/provisioning.md). The answer is kept; a failed check is not.
+// all (docs/configuration.md, "Databases"). The answer is kept; a failed check is not.
 func (db *DB) copyOK(ctx context.Context) bool {
 	if v := db.copyAllowed.Load(); v != 0 {
 		return v > 0
