@@ -18,7 +18,7 @@ import (
 // same batch and to one in an earlier batch), a resend of the same
 // message, an alarm panel reusing one Message-ID, auto-replies, a subject
 // tag, and a header-only row followed by the whole message.
-func conversation() []store.Fetched {
+func conversation(mb store.Mailbox) []store.Fetched {
 	msg := func(id, extra, body string) string {
 		return fmt.Sprintf("From: c@example.com\r\nTo: support@example.org\r\nSubject: Printer\r\n"+
 			"Date: Mon, 3 Jun 2024 10:00:00 +0200\r\nMessage-ID: <%s>\r\n%s\r\n%s\r\n", id, extra, body)
@@ -39,7 +39,7 @@ func conversation() []store.Fetched {
 	}
 	var out []store.Fetched
 	for i, raw := range raws {
-		f := store.Fetched{SourceKey: fmt.Sprintf("imap:INBOX:1:%d", i+1), Raw: []byte(raw),
+		f := store.Fetched{MailboxID: mb.ID, SourceKey: fmt.Sprintf("imap:INBOX:1:%d", i+1), Raw: []byte(raw),
 			Parsed: ticket.Parse([]byte(raw)), Action: store.ActionMarkSeen}
 		if i == 8 {
 			f.Size = 5 << 20
@@ -61,10 +61,9 @@ func shape(t *testing.T, db *store.DB, mailboxID int64, fs []store.Fetched, save
 		}
 		out = append(out, fmt.Sprintf("%s %s ticket-of-%d", fs[i].SourceKey, s.Outcome, first[s.TicketID]))
 	}
-	var rows, ledger int64
-	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mailboxID}, &rows))
+	var ledger int64
 	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM fetched_messages WHERE mailbox_id = ?", []any{mailboxID}, &ledger))
-	return append(out, fmt.Sprintf("%d rows, %d ledger entries", rows, ledger))
+	return append(out, fmt.Sprintf("%d rows, %d ledger entries", messageCount(t, db, mailboxID), ledger))
 }
 
 // TestSaveBatchStoresAsSaveDoes: the same mail saved one message per
@@ -77,10 +76,7 @@ func TestSaveBatchStoresAsSaveDoes(t *testing.T) {
 		var want []string
 		for _, size := range []int{1, 2, 5, 12} {
 			mb := newMailbox(t, db, fmt.Sprintf("batch-%d", size))
-			fs := conversation()
-			for i := range fs {
-				fs[i].MailboxID = mb.ID
-			}
+			fs := conversation(mb)
 			var saved []store.Saved
 			for start := 0; start < len(fs); start += size {
 				part := fs[start:min(start+size, len(fs))]
@@ -121,10 +117,7 @@ func TestSaveBatchStoresAsSaveDoes(t *testing.T) {
 
 		// Saving a batch again stores nothing twice.
 		mb := newMailbox(t, db, "again")
-		fs := conversation()
-		for i := range fs {
-			fs[i].MailboxID = mb.ID
-		}
+		fs := conversation(mb)
 		_, err := db.Tickets().SaveBatch(ctx, fs)
 		require.NoError(t, err)
 		again, err := db.Tickets().SaveBatch(ctx, fs)
@@ -143,17 +136,14 @@ func TestSaveBatchIsOneTransaction(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Postgres(t)
 	mb := newMailbox(t, db, "refused")
-	fs := conversation()[:3]
+	fs := conversation(mb)[:3]
 	for i := range fs {
-		fs[i].MailboxID = mb.ID
 		fs[i].Cursor = &store.Cursor{MailboxID: mb.ID, Folder: "INBOX", UIDValidity: 1, LastUID: uint32(i + 1)}
 	}
 	fs[1].Parsed.BodyText = "a NUL \x00 Postgres refuses in text"
 	_, err := db.Tickets().SaveBatch(ctx, fs)
 	require.ErrorIs(t, err, store.ErrBatchRefused)
-	var n int64
-	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mb.ID}, &n))
-	require.Zero(t, n)
+	require.Zero(t, messageCount(t, db, mb.ID))
 	cur, err := db.Tickets().Cursor(ctx, mb.ID, "INBOX")
 	require.NoError(t, err)
 	require.Zero(t, cur.LastUID, "the cursor stays before the batch")
@@ -176,10 +166,7 @@ func TestSaveBatchAnnouncesEachTicketInOrder(t *testing.T) {
 	db := storetest.Postgres(t)
 	conn := listen(t, db)
 	mb := newMailbox(t, db, "announce")
-	fs := conversation()[:4]
-	for i := range fs {
-		fs[i].MailboxID = mb.ID
-	}
+	fs := conversation(mb)[:4]
 	saved, err := db.Tickets().SaveBatch(ctx, fs)
 	require.NoError(t, err)
 	for _, i := range []int{0, 1, 3} { // 2 is a duplicate: no event

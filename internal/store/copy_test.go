@@ -38,11 +38,15 @@ func corpus(t *testing.T, mb store.Mailbox) []store.Fetched {
 		}
 		out = append(out, f)
 	}
-	for _, f := range conversation() { // replies within the batch
-		f.MailboxID = mb.ID
-		out = append(out, f)
-	}
-	return out
+	return append(out, conversation(mb)...) // replies within the batch
+}
+
+// messageCount is the number of mb's message rows.
+func messageCount(t *testing.T, db *store.DB, mailboxID int64) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, db.QueryRow(context.Background(), "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mailboxID}, &n))
+	return n
 }
 
 // rowsOf returns every stored column of mb's messages, their attachments
@@ -51,8 +55,7 @@ func corpus(t *testing.T, mb store.Mailbox) []store.Fetched {
 func rowsOf(t *testing.T, db *store.DB, mailboxID int64) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	var n int64
-	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mailboxID}, &n))
+	n := messageCount(t, db, mailboxID)
 	out := map[string]string{}
 	for i := range n {
 		var key, row string
@@ -134,17 +137,14 @@ func TestSaveBatchRefusesAKeyStoredOutsideTheLedger(t *testing.T) {
 	_, err = db.Tickets().SaveBatch(ctx, fs)
 	require.ErrorIs(t, err, store.ErrBatchRefused)
 	require.ErrorIs(t, err, gorm.ErrDuplicatedKey)
-	var n int64
-	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mb.ID}, &n))
-	require.Equal(t, int64(1), n, "nothing of the refused batch stays")
+	require.Equal(t, int64(1), messageCount(t, db, mb.ID), "nothing of the refused batch stays")
 
 	for _, f := range fs {
 		s, err := db.Tickets().Save(ctx, f)
 		require.NoError(t, err)
 		require.NotEqual(t, store.Known, s.Outcome)
 	}
-	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mb.ID}, &n))
-	require.Equal(t, int64(3), n)
+	require.Equal(t, int64(3), messageCount(t, db, mb.ID))
 }
 
 // TestSaveBatchQueuesNotificationsOfItsRows: an outbox row refers to its
@@ -231,16 +231,11 @@ func TestSaveBatchWithoutSequencePrivilege(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 
 	mb := newMailbox(t, admin, "no sequence")
-	fs := conversation()
-	for i := range fs {
-		fs[i].MailboxID = mb.ID
-	}
+	fs := conversation(mb)
 	saved, err := db.Tickets().SaveBatch(ctx, fs)
 	require.NoError(t, err)
 	require.Equal(t, store.Created, saved[0].Outcome)
-	var n int64
-	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM ticket_messages WHERE mailbox_id = ?", []any{mb.ID}, &n))
-	require.Equal(t, int64(11), n)
+	require.Equal(t, int64(11), messageCount(t, db, mb.ID))
 }
 
 // TestSaveBatchKeepsTicketNumbersInMailOrder: the collecting ticket,
